@@ -1,0 +1,39 @@
+"""rnngen: train a recurrent next-word model on your own text and continue prompts from the shell.
+
+The Python API is what the command line itself uses::
+
+    from rnngen import train_corpus, TextGenerator
+    train_corpus("corpus.txt", Path("models/corpus"))
+    print(TextGenerator.from_folder(Path("models/corpus")).generate("오늘", 3).text)
+
+Names are imported on first use, so ``import rnngen`` stays light: TensorFlow loads only when
+training is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY_NAMES = {
+    "train_corpus": "rnngen.training",
+    "TrainingResult": "rnngen.training",
+    "TextGenerator": "rnngen.generation",
+    "Generation": "rnngen.generation",
+    "read_model_folder": "rnngen.store",
+    "latest_model_folder": "rnngen.store",
+    "ArchitectureConfig": "rnngen.config",
+    "TokenizerConfig": "rnngen.config",
+    "TrainingConfig": "rnngen.config",
+    "CellKind": "rnngen.config",
+}
+
+__all__ = sorted(_LAZY_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    raise AttributeError(f"module 'rnngen' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+"""``python -m rnngen`` runs the command line."""
+
+from rnngen.cli import main
+
+main()

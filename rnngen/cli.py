@@ -1,0 +1,212 @@
+"""The rnngen command line: parse options, call the core, render results.
+
+Heavy modules (numpy, Keras, TensorFlow) are imported inside the commands that need them, so
+``rnngen --help`` and ``rnngen generate`` start fast and never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional, ParamSpec, TypeVar
+
+import typer
+
+from rnngen.config import (
+    DEFAULT_WORDS_TO_GENERATE,
+    KERAS_FILTERS,
+    ArchitectureConfig,
+    CellKind,
+    TokenizerConfig,
+    TrainingConfig,
+)
+from rnngen.errors import RnngenError, UsageError
+
+if TYPE_CHECKING:
+    from rnngen.generation import TextGenerator
+
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    help="Train a recurrent next-word model on your text and continue prompts from the shell.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_ARCHITECTURE = ArchitectureConfig()
+_TRAINING = TrainingConfig()
+_TOKENIZER = TokenizerConfig()
+
+
+def _error(message: str) -> None:
+    print(f"rnngen: error: {message}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    print(f"rnngen: warning: {message}", file=sys.stderr)
+
+
+Parameters = ParamSpec("Parameters")
+Result = TypeVar("Result")
+
+
+def _reports_errors(command: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
+    """Turn the core's errors, Ctrl-C and a closed output pipe into a message and an exit code."""
+
+    @wraps(command)
+    def reporting(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
+        try:
+            return command(*args, **kwargs)
+        except RnngenError as error:
+            _error(str(error))
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            _error("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # The reader went away (`| head -1`): stop quietly, and keep Python from complaining
+            # when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        except MemoryError:
+            _error("out of memory; try a smaller --batch-size, --max-len or model")
+            raise typer.Exit(1) from None
+
+    return reporting
+
+
+def _default_output(corpus: str) -> Path:
+    stem = "stdin" if corpus == "-" else Path(corpus).stem
+    return Path("models") / (stem or "model")
+
+
+@app.command()
+@_reports_errors
+def train(
+    corpus: Annotated[
+        str, typer.Argument(metavar="CORPUS", help="Text file, one sentence per line; '-' reads standard input.")
+    ],
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Model folder [default: models/<corpus stem>].")
+    ] = None,
+    cell: Annotated[CellKind, typer.Option(help="Recurrent cell.")] = _ARCHITECTURE.cell,
+    layers: Annotated[int, typer.Option(min=1, help="Stacked recurrent layers.")] = _ARCHITECTURE.layers,
+    bidirectional: Annotated[
+        bool, typer.Option("--bidirectional", help="Read each prefix both ways.")
+    ] = _ARCHITECTURE.bidirectional,
+    embedding_dim: Annotated[int, typer.Option(min=1, help="Word vector size.")] = _ARCHITECTURE.embedding_dim,
+    units: Annotated[int, typer.Option(min=1, help="Units per recurrent layer.")] = _ARCHITECTURE.units,
+    dropout: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="Dropout before each layer.")
+    ] = _ARCHITECTURE.dropout,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Most epochs; training stops earlier when the loss stops improving.")
+    ] = _TRAINING.epochs,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per update.")] = _TRAINING.batch_size,
+    max_len: Annotated[
+        Optional[int],
+        typer.Option(min=2, help="Longest training sequence, target included [default: longest line, at most 64]."),
+    ] = _TRAINING.max_len,
+    learning_rate: Annotated[float, typer.Option(help="Adam's step size.")] = (_TRAINING.learning_rate),
+    val_split: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0, max=0.9, help="Share of lines held out for validation [default: 0.1 from 200 lines, else 0]."
+        ),
+    ] = _TRAINING.val_split,
+    patience: Annotated[
+        int, typer.Option(min=0, help="Epochs without improvement before stopping; 0 never stops early.")
+    ] = _TRAINING.patience,
+    filters: Annotated[str, typer.Option(help="Characters removed from the text.")] = KERAS_FILTERS,
+    lower: Annotated[bool, typer.Option("--lower/--no-lower", help="Lower-case the text.")] = _TOKENIZER.lower,
+    seed: Annotated[int, typer.Option(help="Random seed for weights and batch order.")] = _TRAINING.seed,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train a model on CORPUS and save it with its vocabulary in one folder."""
+    destination = output if output is not None else _default_output(corpus)
+    try:
+        architecture = ArchitectureConfig(
+            cell=cell,
+            layers=layers,
+            bidirectional=bidirectional,
+            embedding_dim=embedding_dim,
+            units=units,
+            dropout=dropout,
+        )
+        training = TrainingConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            val_split=val_split,
+            patience=patience,
+            seed=seed,
+            max_len=max_len,
+        )
+    except ValueError as error:
+        # The settings name their fields first ("batch_size must be ..."): show the option instead.
+        raise UsageError("--" + str(error).replace("_", "-", 1)) from None
+    tokenizer = TokenizerConfig(filters=filters, lower=lower)
+
+    from rnngen.training import train_corpus
+
+    reporter = None
+    if not quiet:
+        from rnngen.progress import RichTrainingReporter
+
+        reporter = RichTrainingReporter()
+    result = train_corpus(corpus, destination, tokenizer, architecture, training, reporter)
+    if not quiet:
+        from rnngen.progress import describe_metrics
+
+        print(
+            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size}, {result.samples} samples, "
+            f"{result.epochs_run} epochs, {describe_metrics(result.metrics)})",
+            file=sys.stderr,
+        )
+    print(result.folder)
+
+
+def _load_generator(model: Path | None) -> TextGenerator:
+    from rnngen.generation import TextGenerator
+    from rnngen.store import latest_model_folder
+
+    return TextGenerator.from_folder(model if model is not None else latest_model_folder())
+
+
+@app.command()
+@_reports_errors
+def generate(
+    prompt: Annotated[
+        str, typer.Argument(metavar="PROMPT", help="Words to continue; '-' reads one prompt per line from stdin.")
+    ],
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", help="Model folder [default: newest under ./models].")
+    ] = None,
+    words: Annotated[int, typer.Option("--words", "-n", min=0, help="Words to add.")] = DEFAULT_WORDS_TO_GENERATE,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = False,
+) -> None:
+    """Continue PROMPT word by word with the most likely next word."""
+    generator = _load_generator(model)
+    prompts = (line.rstrip("\n") for line in sys.stdin) if prompt == "-" else iter([prompt])
+    for text in prompts:
+        result = generator.generate(text, words, strict=strict)
+        if result.unknown_words:
+            _warn(f"unknown words skipped: {' '.join(result.unknown_words)}")
+        print(result.text, flush=True)
+
+
+def main() -> None:
+    """Entry point. Typer prints usage errors (exit 2); the commands report their own failures;
+    anything unforeseen still ends in one line rather than a traceback."""
+    try:
+        app()
+    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("RNNGEN_DEBUG"):
+            raise
+        _error(f"unexpected {error.__class__.__name__}: {error} (set RNNGEN_DEBUG=1 to see where)")
+        sys.exit(1)

@@ -1,0 +1,135 @@
+"""Frozen settings for tokenizing, modelling, training and generating: the only home of defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+# The old Keras Tokenizer's default filters: ASCII punctuation plus tab and newline.
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+
+
+class CellKind(str, Enum):
+    """The recurrent cell of every layer of a model."""
+
+    simple = "simple"
+    lstm = "lstm"
+    gru = "gru"
+
+
+class TokenizerKind(str, Enum):
+    """How text is cut into the units the model predicts."""
+
+    word = "word"
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """How lines become tokens; saved with the model so prompts are split the same way."""
+
+    kind: TokenizerKind = TokenizerKind.word
+    filters: str = KERAS_FILTERS
+    lower: bool = True
+
+
+@dataclass(frozen=True)
+class ArchitectureConfig:
+    """The network a user asks for, before the corpus fixes the vocabulary and sequence length."""
+
+    cell: CellKind = CellKind.lstm
+    layers: int = 1
+    bidirectional: bool = False
+    embedding_dim: int = 64
+    units: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "embedding_dim", "units"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The shape of a trained network; together with the weights it rebuilds the model."""
+
+    vocab_size: int
+    # Length of a training sequence, target included, as in the notebook: the model sees at most
+    # max_len - 1 words of context when it is trained.
+    max_len: int
+    cell: CellKind
+    layers: int
+    bidirectional: bool
+    embedding_dim: int
+    units: int
+    dropout: float
+
+    def __post_init__(self) -> None:
+        ArchitectureConfig.__post_init__(self)  # type: ignore[arg-type]
+        if self.vocab_size < 2:
+            raise ValueError("vocab_size must be at least 2 (padding and one word)")
+        if self.max_len < 2:
+            raise ValueError("max_len must be at least 2 (one context word and the target)")
+
+    @classmethod
+    def for_corpus(cls, architecture: ArchitectureConfig, vocab_size: int, max_len: int) -> ModelConfig:
+        return cls(vocab_size=vocab_size, max_len=max_len, **dataclasses.asdict(architecture))
+
+    @property
+    def context_len(self) -> int:
+        """How many words of context a training sample holds (the notebook's X width)."""
+        return self.max_len - 1
+
+
+# Longest training sequence when the user gives no --max-len: the corpus's longest line, but no
+# more than this, so one very long line cannot make every batch wide and slow.
+MAX_LEN_CAP = 64
+
+# Validation is held out by default only from corpora with at least this many usable lines: a tiny
+# corpus such as the notebook's three lines is all training data.
+AUTO_VALIDATION_MIN_LINES = 200
+AUTO_VALIDATION_SPLIT = 0.1
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How the model is fitted."""
+
+    # An upper bound: training stops earlier once the monitored loss stops improving.
+    epochs: int = 200
+    batch_size: int = 64
+    learning_rate: float = 0.001
+    # None: hold out AUTO_VALIDATION_SPLIT of the lines when the corpus is large enough.
+    val_split: float | None = None
+    patience: int = 5
+    seed: int = 0
+    # None: the corpus's longest line, capped at MAX_LEN_CAP.
+    max_len: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError("epochs must be at least 1")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not self.learning_rate > 0:
+            raise ValueError("learning_rate must be positive")
+        if self.val_split is not None and not 0.0 <= self.val_split < 1.0:
+            raise ValueError("val_split must be in [0, 1)")
+        if self.patience < 0:
+            raise ValueError("patience must be at least 0")
+        if self.max_len is not None and self.max_len < 2:
+            raise ValueError("max_len must be at least 2")
+
+
+DEFAULT_WORDS_TO_GENERATE = 10
+
+
+def to_json_dict(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as plain JSON values (enums by their value)."""
+    return {
+        key: (value.value if isinstance(value, Enum) else value) for key, value in dataclasses.asdict(settings).items()
+    }

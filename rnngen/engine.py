@@ -1,0 +1,240 @@
+"""A numpy forward pass of a saved model, one step at a time with the recurrent state carried.
+
+Generation never needs TensorFlow: the model folder holds the weights as plain arrays, and this
+module replays the Keras layers (Embedding with masked padding, SimpleRNN/LSTM/GRU, stacked and
+bidirectional, Dense softmax) with the same formulas and weight layouts as Keras 3.
+
+Weight names in the ``.npz`` file:
+    embedding                                (vocab_size, embedding_dim)
+    rnn{layer}.{forward|backward}.kernel     (inputs, gates * units)
+    rnn{layer}.{forward|backward}.recurrent_kernel  (units, gates * units)
+    rnn{layer}.{forward|backward}.bias       (gates * units,), or (2, 3 * units) for GRU
+    output.kernel                            (last layer width, vocab_size)
+    output.bias                              (vocab_size,)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnngen.config import CellKind, ModelConfig
+
+State = tuple[np.ndarray, ...]  # (h,) or (h, c); each (batch, units)
+
+GATES = {CellKind.simple: 1, CellKind.lstm: 4, CellKind.gru: 3}
+DIRECTIONS = ("forward", "backward")
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    # Written through tanh, which cannot overflow, rather than 1 / (1 + exp(-x)).
+    return 0.5 * (np.tanh(0.5 * values) + 1.0)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class RecurrentCell:
+    """One direction of one recurrent layer, with Keras 3's weight layout and gate order."""
+
+    kind: CellKind
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def units(self) -> int:
+        return self.recurrent_kernel.shape[0]
+
+    def initial_state(self, batch: int) -> State:
+        zeros = np.zeros((batch, self.units), dtype=self.kernel.dtype)
+        return (zeros, zeros.copy()) if self.kind is CellKind.lstm else (zeros,)
+
+    def project_inputs(self, inputs: np.ndarray) -> np.ndarray:
+        """x @ W + input bias for many steps at once: (..., inputs) -> (..., gates * units)."""
+        input_bias = self.bias[0] if self.kind is CellKind.gru else self.bias
+        return inputs @ self.kernel + input_bias
+
+    def step(self, projected: np.ndarray, state: State) -> State:
+        """One time step from projected inputs (batch, gates * units); returns the new state."""
+        hidden = state[0]
+        if self.kind is CellKind.simple:
+            return (np.tanh(projected + hidden @ self.recurrent_kernel),)
+        if self.kind is CellKind.lstm:
+            gates = projected + hidden @ self.recurrent_kernel
+            input_gate, forget_gate, candidate, output_gate = np.split(gates, 4, axis=-1)
+            cell = sigmoid(forget_gate) * state[1] + sigmoid(input_gate) * np.tanh(candidate)
+            return (sigmoid(output_gate) * np.tanh(cell), cell)
+        # GRU with reset_after=True (Keras 3's default): the reset gate scales the recurrent part
+        # after its matrix product, and the recurrent bias is separate from the input bias.
+        recurrent = hidden @ self.recurrent_kernel + self.bias[1]
+        input_update, input_reset, input_candidate = np.split(projected, 3, axis=-1)
+        recurrent_update, recurrent_reset, recurrent_candidate = np.split(recurrent, 3, axis=-1)
+        update = sigmoid(input_update + recurrent_update)
+        reset = sigmoid(input_reset + recurrent_reset)
+        candidate = np.tanh(input_candidate + reset * recurrent_candidate)
+        return (update * hidden + (1.0 - update) * candidate,)
+
+    def run(self, inputs: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
+        """All steps of (batch, time, inputs); returns outputs (batch, time, units) and the last state."""
+        batch, time = inputs.shape[0], inputs.shape[1]
+        state = self.initial_state(batch) if state is None else state
+        projected = self.project_inputs(inputs)  # (batch, time, gates * units)
+        outputs = np.empty((batch, time, self.units), dtype=projected.dtype)
+        for step_index in range(time):
+            state = self.step(projected[:, step_index], state)
+            outputs[:, step_index] = state[0]
+        return outputs, state
+
+
+@dataclass(frozen=True)
+class RecurrentLayer:
+    """A forward cell and, for a bidirectional layer, a backward one whose outputs are concatenated."""
+
+    forward: RecurrentCell
+    backward: RecurrentCell | None
+
+    def run(self, inputs: np.ndarray) -> np.ndarray:
+        """The whole sequence (batch, time, inputs) -> per-step outputs (batch, time, width)."""
+        forward_outputs, _ = self.forward.run(inputs)
+        if self.backward is None:
+            return forward_outputs
+        backward_outputs, _ = self.backward.run(inputs[:, ::-1])
+        return np.concatenate([forward_outputs, backward_outputs[:, ::-1]], axis=-1)
+
+
+def _cell(weights: Mapping[str, np.ndarray], kind: CellKind, layer: int, direction: str) -> RecurrentCell:
+    prefix = f"rnn{layer}.{direction}"
+    return RecurrentCell(
+        kind=kind,
+        kernel=weights[f"{prefix}.kernel"],
+        recurrent_kernel=weights[f"{prefix}.recurrent_kernel"],
+        bias=weights[f"{prefix}.bias"],
+    )
+
+
+def expected_weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every array a model of this configuration needs, by name, with its shape."""
+    gates = GATES[config.cell] * config.units
+    directions = DIRECTIONS if config.bidirectional else DIRECTIONS[:1]
+    width = config.units * len(directions)
+    shapes: dict[str, tuple[int, ...]] = {"embedding": (config.vocab_size, config.embedding_dim)}
+    for layer in range(config.layers):
+        inputs = config.embedding_dim if layer == 0 else width
+        for direction in directions:
+            prefix = f"rnn{layer}.{direction}"
+            shapes[f"{prefix}.kernel"] = (inputs, gates)
+            shapes[f"{prefix}.recurrent_kernel"] = (config.units, gates)
+            shapes[f"{prefix}.bias"] = (2, gates) if config.cell is CellKind.gru else (gates,)
+    shapes["output.kernel"] = (width, config.vocab_size)
+    shapes["output.bias"] = (config.vocab_size,)
+    return shapes
+
+
+class Context:
+    """The model's reading of one growing text: feed ids, ask for the next-word distribution."""
+
+    def __init__(self, engine: NumpyLanguageModel) -> None:
+        self._engine = engine
+        self._ids: list[int] = []
+        self._states: list[State] | None = None
+        self._top_output: np.ndarray | None = None  # (1, width) output of the last layer
+
+    def feed(self, ids: Sequence[int]) -> None:
+        """Read more words; padding ids are skipped, as the masked Keras model skips them."""
+        real_ids = [word_id for word_id in ids if word_id != 0]
+        self._ids.extend(real_ids)
+        if self._engine.config.bidirectional or not real_ids:
+            return
+        self._states, self._top_output = self._engine.advance(self._states, real_ids)
+
+    def probabilities(self) -> np.ndarray:
+        """P(next word) over the vocabulary (vocab_size,), padding included (as in the model)."""
+        engine = self._engine
+        if engine.config.bidirectional:
+            # A backward reading changes with every new word, so it is read again in full, over the
+            # window of context the model was trained with.
+            window = self._ids[-engine.config.context_len :]
+            return engine.probabilities_of_contexts([window])[0]
+        if self._top_output is None:
+            return engine.output_distribution(np.zeros((1, engine.output_width), dtype=np.float32))[0]
+        return engine.output_distribution(self._top_output)[0]
+
+
+class NumpyLanguageModel:
+    """The forward pass of a saved model, from its configuration and weight arrays alone."""
+
+    def __init__(self, config: ModelConfig, weights: Mapping[str, np.ndarray]) -> None:
+        shapes = expected_weight_shapes(config)
+        for name, shape in shapes.items():
+            if name not in weights:
+                raise ValueError(f"weight '{name}' is missing")
+            if tuple(weights[name].shape) != shape:
+                raise ValueError(f"weight '{name}' has shape {tuple(weights[name].shape)}, expected {shape}")
+        self.config = config
+        self.embedding = weights["embedding"]
+        directions = DIRECTIONS if config.bidirectional else DIRECTIONS[:1]
+        self.layers = [
+            RecurrentLayer(
+                forward=_cell(weights, config.cell, layer, "forward"),
+                backward=_cell(weights, config.cell, layer, "backward") if len(directions) == 2 else None,
+            )
+            for layer in range(config.layers)
+        ]
+        self.output_kernel = weights["output.kernel"]
+        self.output_bias = weights["output.bias"]
+
+    @property
+    def output_width(self) -> int:
+        return self.output_kernel.shape[0]
+
+    def new_context(self) -> Context:
+        return Context(self)
+
+    def output_distribution(self, top_output: np.ndarray) -> np.ndarray:
+        """Dense softmax: (batch, width) -> (batch, vocab_size) probabilities."""
+        return softmax((top_output @ self.output_kernel + self.output_bias).astype(np.float64))
+
+    def advance(self, states: list[State] | None, ids: Sequence[int]) -> tuple[list[State], np.ndarray]:
+        """Read ids (no padding) through a one-directional stack from the given states."""
+        inputs = self.embedding[np.asarray(ids)][None]  # (1, time, embedding_dim)
+        new_states: list[State] = []
+        for layer_index, layer in enumerate(self.layers):
+            state = None if states is None else states[layer_index]
+            inputs, state = layer.forward.run(inputs, state)
+            new_states.append(state)
+        return new_states, inputs[:, -1]
+
+    def top_outputs(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
+        """The last layer's output after each context (batch, width), as the Keras model computes it.
+
+        Contexts are read without their padding; an empty context leaves the zero state.
+        """
+        rows = []
+        for context in contexts:
+            ids = [word_id for word_id in context if word_id != 0]
+            if not ids:
+                rows.append(np.zeros(self.output_width, dtype=self.embedding.dtype))
+                continue
+            sequence = self.embedding[np.asarray(ids)][None]  # (1, time, embedding_dim)
+            for layer in self.layers[:-1]:
+                sequence = layer.run(sequence)
+            last = self.layers[-1]
+            forward_outputs, _ = last.forward.run(sequence)
+            parts = [forward_outputs[0, -1]]
+            if last.backward is not None:
+                # The backward direction's final output is the one after reading back to the start.
+                backward_outputs, _ = last.backward.run(sequence[:, ::-1])
+                parts.append(backward_outputs[0, -1])
+            rows.append(np.concatenate(parts))
+        return np.stack(rows)
+
+    def probabilities_of_contexts(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
+        """P(next word | context) for each context: (batch, vocab_size)."""
+        return self.output_distribution(self.top_outputs(contexts))

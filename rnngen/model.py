@@ -1,0 +1,71 @@
+"""Builds the Keras model a ModelConfig describes, and lays its weights out for the numpy engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnngen.config import CellKind, ModelConfig
+from rnngen.engine import DIRECTIONS, expected_weight_shapes
+from rnngen.keras_backend import import_keras
+
+keras = import_keras()
+
+CELL_LAYERS = {
+    CellKind.simple: keras.layers.SimpleRNN,
+    CellKind.lstm: keras.layers.LSTM,
+    CellKind.gru: keras.layers.GRU,
+}
+
+
+def recurrent_layer_name(layer: int) -> str:
+    return f"rnn{layer}"
+
+
+def build_model(config: ModelConfig) -> Any:
+    """Embedding (padding masked) -> recurrent layers -> Dense softmax over the vocabulary.
+
+    Padding is masked so a pre-padded prefix reads exactly like the bare prefix: the state starts at
+    zero on the first real word, which is also what the numpy engine assumes.
+    """
+    context = keras.Input(shape=(None,), dtype="int32", name="context")  # (batch, time)
+    hidden = keras.layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(
+        context
+    )  # (batch, time, embedding_dim)
+    for layer in range(config.layers):
+        if config.dropout:
+            hidden = keras.layers.Dropout(config.dropout, name=f"dropout{layer}")(hidden)
+        last = layer == config.layers - 1
+        recurrent = CELL_LAYERS[config.cell](config.units, return_sequences=not last, name=recurrent_layer_name(layer))
+        if config.bidirectional:
+            recurrent = keras.layers.Bidirectional(recurrent, name=recurrent_layer_name(layer))
+        hidden = recurrent(hidden)  # (batch, time, width), or (batch, width) after the last layer
+    if config.dropout:
+        hidden = keras.layers.Dropout(config.dropout, name="dropout_output")(hidden)
+    probabilities = keras.layers.Dense(config.vocab_size, activation="softmax", name="output")(hidden)
+    return keras.Model(context, probabilities, name="rnngen")
+
+
+def export_weights(model: Any, config: ModelConfig) -> dict[str, np.ndarray]:
+    """The model's weights under the numpy engine's names, checked against the expected shapes."""
+    weights: dict[str, np.ndarray] = {"embedding": model.get_layer("embedding").get_weights()[0]}
+    for layer in range(config.layers):
+        keras_layer = model.get_layer(recurrent_layer_name(layer))
+        if config.bidirectional:
+            directions = dict(zip(DIRECTIONS, (keras_layer.forward_layer, keras_layer.backward_layer), strict=True))
+        else:
+            directions = {"forward": keras_layer}
+        for direction, recurrent in directions.items():
+            kernel, recurrent_kernel, bias = recurrent.get_weights()
+            prefix = f"rnn{layer}.{direction}"
+            weights[f"{prefix}.kernel"] = kernel
+            weights[f"{prefix}.recurrent_kernel"] = recurrent_kernel
+            weights[f"{prefix}.bias"] = bias
+    output_kernel, output_bias = model.get_layer("output").get_weights()
+    weights["output.kernel"] = output_kernel
+    weights["output.bias"] = output_bias
+    for name, shape in expected_weight_shapes(config).items():
+        if weights[name].shape != shape:
+            raise AssertionError(f"{name}: Keras gave {weights[name].shape}, engine expects {shape}")
+    return {name: np.asarray(array, dtype=np.float32) for name, array in weights.items()}

@@ -1,0 +1,58 @@
+"""Shows training progress on stderr as a rich progress bar (epoch, batch, loss, accuracy)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+LINE_INTERVAL_SECONDS = 1.0
+
+
+class RichTrainingReporter:
+    """A TrainingReporter that draws one bar per epoch and leaves a line per finished epoch."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.epochs = 0
+        self.task: TaskID | None = None
+        self.last_line_at = 0.0
+
+    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+        self.epochs = epochs
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=steps_per_epoch, epoch=f"1/{epochs}", metrics="")
+
+    def on_batch_end(self, epoch: int, step: int, logs: dict[str, float]) -> None:
+        assert self.task is not None
+        self.progress.update(
+            self.task, completed=step + 1, epoch=f"{epoch + 1}/{self.epochs}", metrics=describe_metrics(logs)
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        assert self.task is not None
+        # Fast epochs (a tiny corpus) would flood the terminal: keep at most about a line a second.
+        now = time.monotonic()
+        if now - self.last_line_at >= LINE_INTERVAL_SECONDS or epoch + 1 == self.epochs:
+            self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}  {describe_metrics(logs)}", highlight=False)
+            self.last_line_at = now
+        self.progress.reset(self.task, epoch=f"{epoch + 2}/{self.epochs}", metrics="")
+
+    def on_train_end(self) -> None:
+        self.progress.stop()
+
+
+def describe_metrics(logs: dict[str, float]) -> str:
+    """Metrics in a fixed order: loss, accuracy, then their validation twins."""
+    order = ("loss", "accuracy", "val_loss", "val_accuracy")
+    return "  ".join(f"{name} {logs[name]:.4f}" for name in order if name in logs)

@@ -1,0 +1,61 @@
+"""Shared fixtures: the notebook's corpus and a model trained on it through the real command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+SEED_CORPUS = REPOSITORY / "corpora" / "seed.txt"
+SEED_TEXT = "오늘 날씨가 정말 좋다.\n집 앞 공원에 사람들이 모여 있다.\n아이들이 놀이터에서 신나게 뛰어놀고 있다."
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def rnngen(*arguments: str, cwd: Path, stdin: str | None = None, timeout: float = 300) -> Completed:
+    """Run the installed console script, as a user would."""
+    environment = {key: value for key, value in os.environ.items() if key != "RNNGEN_DEBUG"}
+    process = subprocess.run(
+        ["rnngen", *arguments],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+        env=environment,
+    )
+    return Completed(process.returncode, process.stdout, process.stderr)
+
+
+def python_module(*arguments: str, cwd: Path) -> Completed:
+    """Run ``python -m rnngen``."""
+    process = subprocess.run(
+        [sys.executable, "-m", "rnngen", *arguments], cwd=cwd, capture_output=True, text=True, encoding="utf-8"
+    )
+    return Completed(process.returncode, process.stdout, process.stderr)
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder in which `rnngen train seed.txt` ran with every default."""
+    workspace = tmp_path_factory.mktemp("workspace")
+    (workspace / "seed.txt").write_text(SEED_TEXT + "\n", encoding="utf-8")
+    result = rnngen("train", "seed.txt", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    return workspace
+
+
+@pytest.fixture(scope="session")
+def seed_model(trained_workspace: Path) -> Path:
+    return trained_workspace / "models" / "seed"

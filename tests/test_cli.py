@@ -1,0 +1,176 @@
+"""End to end through the installed console script, in temporary folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import SEED_TEXT, python_module, rnngen
+
+NOTEBOOK_CONTINUATIONS = [
+    ("오늘", "3", "오늘 날씨가 정말 좋다"),
+    ("집", "5", "집 앞 공원에 사람들이 모여 있다"),
+    ("아이들이", "4", "아이들이 놀이터에서 신나게 뛰어놀고 있다"),
+]
+
+
+def assert_clean_failure(result, exit_code: int, message: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.returncode == exit_code, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 4
+
+
+def test_train_writes_the_model_folder(trained_workspace: Path, seed_model: Path) -> None:
+    assert sorted(path.name for path in seed_model.iterdir()) == [
+        "config.json",
+        "model.keras",
+        "vocabulary.json",
+        "weights.npz",
+    ]
+    config = json.loads((seed_model / "config.json").read_text(encoding="utf-8"))
+    assert config["model"]["vocab_size"] == 15
+    assert config["model"]["max_len"] == 6
+    assert config["corpus"]["training_samples"] == 12
+    # Nothing half-written is left beside the model.
+    assert [path.name for path in (trained_workspace / "models").iterdir()] == ["seed"]
+
+
+@pytest.mark.parametrize(("prompt", "words", "expected"), NOTEBOOK_CONTINUATIONS)
+def test_generate_reproduces_the_notebook(trained_workspace: Path, prompt: str, words: str, expected: str) -> None:
+    result = rnngen("generate", prompt, "-n", words, cwd=trained_workspace)
+    assert result.returncode == 0
+    assert result.stdout == expected + "\n"
+    assert result.stderr == ""
+
+
+def test_generate_from_another_folder_with_model_option(seed_model: Path, tmp_path: Path) -> None:
+    for prompt, words, expected in NOTEBOOK_CONTINUATIONS:
+        result = rnngen("generate", prompt, "-n", words, "-m", str(seed_model), cwd=tmp_path)
+        assert (result.returncode, result.stdout, result.stderr) == (0, expected + "\n", "")
+
+
+def test_python_dash_m_works(seed_model: Path, tmp_path: Path) -> None:
+    result = python_module("generate", "오늘", "-n", "3", "-m", str(seed_model), cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "오늘 날씨가 정말 좋다\n", "")
+
+
+def test_unknown_prompt_words_are_named_in_one_warning(trained_workspace: Path) -> None:
+    result = rnngen("generate", "거북이 오늘", "-n", "3", cwd=trained_workspace)
+    assert result.returncode == 0
+    assert result.stdout == "거북이 오늘 날씨가 정말 좋다\n"
+    assert result.stderr.strip().splitlines() == ["rnngen: warning: unknown words skipped: 거북이"]
+
+
+def test_strict_refuses_unknown_words(trained_workspace: Path) -> None:
+    assert_clean_failure(rnngen("generate", "거북이", "--strict", cwd=trained_workspace), 1, "거북이")
+
+
+def test_prompts_from_stdin_get_one_line_each(trained_workspace: Path) -> None:
+    result = rnngen("generate", "-", "-n", "3", cwd=trained_workspace, stdin="오늘\n집\n")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["오늘 날씨가 정말 좋다", "집 앞 공원에 사람들이"]
+
+
+def test_generate_never_loads_tensorflow(seed_model: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from rnngen.cli import main\n"
+        "sys.argv = ['rnngen', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(name for name in ('tensorflow', 'keras') if name in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    for arguments in (["--help"], ["generate", "--help"], ["generate", "오늘", "-n", "3", "-m", str(seed_model)]):
+        process = subprocess.run(
+            [sys.executable, "-c", probe, *arguments], capture_output=True, text=True, encoding="utf-8"
+        )
+        assert "HEAVY []" in process.stderr, (arguments, process.stderr)
+
+
+def test_train_writes_to_the_output_option_and_is_quiet_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "seed.txt").write_text(SEED_TEXT, encoding="utf-8")
+    result = rnngen("train", "seed.txt", "-o", "out/model", "--epochs", "2", "--cell", "gru", "--quiet", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip() == str(Path("out/model"))
+    assert (tmp_path / "out" / "model" / "weights.npz").is_file()
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("", "empty"),
+        ("   \n\n\t\n", "empty"),
+        ("하나\n둘\n셋.\n", "no line has two or more words"),
+        (b"\xff\xfe\x00bad bytes here\n", "invalid UTF-8 on line 1"),
+    ],
+    ids=["missing", "empty", "blank", "one-word-lines", "not-utf8"],
+)
+def test_bad_corpora_get_one_line_and_exit_1(tmp_path: Path, content: str | bytes | None, message: str) -> None:
+    corpus = tmp_path / "corpus.txt"
+    if isinstance(content, bytes):
+        corpus.write_bytes(content)
+    elif content is not None:
+        corpus.write_text(content, encoding="utf-8")
+    result = rnngen("train", "corpus.txt", "--epochs", "1", cwd=tmp_path)
+    assert_clean_failure(result, 1, message)
+    assert not (tmp_path / "models" / "corpus").exists()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--epochs", "0"],
+        ["--cell", "transformer"],
+        ["--batch-size", "-3"],
+        ["--learning-rate", "0"],
+        ["--dropout", "1.5"],
+        ["--no-such-option"],
+    ],
+)
+def test_bad_training_options_are_usage_errors(tmp_path: Path, arguments: list[str]) -> None:
+    (tmp_path / "seed.txt").write_text(SEED_TEXT, encoding="utf-8")
+    result = rnngen("train", "seed.txt", *arguments, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_missing_model_folder(tmp_path: Path) -> None:
+    assert_clean_failure(rnngen("generate", "오늘", "-m", "nowhere", cwd=tmp_path), 1, "no such model folder")
+    assert_clean_failure(rnngen("generate", "오늘", cwd=tmp_path), 1, "no trained model under models")
+
+
+def copy_model(source: Path, destination: Path) -> Path:
+    destination.mkdir(parents=True)
+    for path in source.iterdir():
+        (destination / path.name).write_bytes(path.read_bytes())
+    return destination
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda folder: (folder / "config.json").unlink(), "config.json is missing"),
+        (lambda folder: (folder / "config.json").write_text("{not json", encoding="utf-8"), "unreadable"),
+        (lambda folder: (folder / "weights.npz").write_bytes(b"PK\x03\x04 truncated"), "weights are damaged"),
+        (lambda folder: (folder / "weights.npz").unlink(), "weights.npz is missing"),
+        (
+            lambda folder: (folder / "vocabulary.json").write_text(
+                '{"padding_id": 0, "words": ["a"]}', encoding="utf-8"
+            ),
+            "vocabulary has 2 ids",
+        ),
+    ],
+    ids=["no-config", "bad-json", "truncated-weights", "no-weights", "vocabulary-mismatch"],
+)
+def test_broken_model_folders_are_reported(seed_model: Path, tmp_path: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    broken = copy_model(seed_model, tmp_path / "broken")
+    damage(broken)
+    assert_clean_failure(rnngen("generate", "오늘", "-m", str(broken), cwd=tmp_path), 1, message)

@@ -1,0 +1,101 @@
+import numpy as np
+
+from rnngen.config import TokenizerConfig
+from rnngen.corpus import split_lines
+from rnngen.sequences import PrefixBatches, TokenStream, context_windows, one_hot, padded_sequences, prefix_samples
+from rnngen.text import make_tokenizer
+
+from .conftest import SEED_TEXT
+from .test_vocab import seed_vocabulary
+
+NOTEBOOK_SEQUENCES = [
+    [2, 3],
+    [2, 3, 4],
+    [2, 3, 4, 5],
+    [6, 7],
+    [6, 7, 8],
+    [6, 7, 8, 9],
+    [6, 7, 8, 9, 10],
+    [6, 7, 8, 9, 10, 1],
+    [11, 12],
+    [11, 12, 13],
+    [11, 12, 13, 14],
+    [11, 12, 13, 14, 1],
+]
+NOTEBOOK_PADDED = np.array(
+    [
+        [0, 0, 0, 0, 2, 3],
+        [0, 0, 0, 2, 3, 4],
+        [0, 0, 2, 3, 4, 5],
+        [0, 0, 0, 0, 6, 7],
+        [0, 0, 0, 6, 7, 8],
+        [0, 0, 6, 7, 8, 9],
+        [0, 6, 7, 8, 9, 10],
+        [6, 7, 8, 9, 10, 1],
+        [0, 0, 0, 0, 11, 12],
+        [0, 0, 0, 11, 12, 13],
+        [0, 0, 11, 12, 13, 14],
+        [0, 11, 12, 13, 14, 1],
+    ]
+)
+NOTEBOOK_Y = np.array([3, 4, 5, 7, 8, 9, 10, 1, 12, 13, 14, 1])
+
+
+def seed_stream() -> TokenStream:
+    tokenizer = make_tokenizer(TokenizerConfig())
+    vocabulary = seed_vocabulary()
+    return TokenStream.from_lines([vocabulary.encode(tokenizer.split(line)).ids for line in SEED_TEXT.split("\n")])
+
+
+def test_prefix_samples_are_the_notebooks() -> None:
+    stream = seed_stream()
+    samples = prefix_samples(stream)
+    assert len(samples) == 12
+    prefixes = [
+        stream.ids[start : end + 1].tolist()
+        for start, end in zip(samples.line_start, samples.target_position, strict=True)
+    ]
+    assert prefixes == NOTEBOOK_SEQUENCES
+    assert max(len(prefix) for prefix in prefixes) == 6
+
+
+def test_padded_sequences_x_and_y_are_the_notebooks() -> None:
+    padded = padded_sequences(seed_stream(), max_len=6)
+    np.testing.assert_array_equal(padded, NOTEBOOK_PADDED)
+    contexts, targets = context_windows(seed_stream(), prefix_samples(seed_stream()), context_len=5)
+    np.testing.assert_array_equal(contexts, NOTEBOOK_PADDED[:, :-1])
+    np.testing.assert_array_equal(targets, NOTEBOOK_Y)
+
+
+def test_short_windows_keep_the_last_words_like_pad_sequences() -> None:
+    contexts, _ = context_windows(seed_stream(), prefix_samples(seed_stream()), context_len=2)
+    np.testing.assert_array_equal(contexts, NOTEBOOK_PADDED[:, -3:-1])
+
+
+def test_one_hot_rows_are_to_categorical() -> None:
+    rows = one_hot(NOTEBOOK_Y, 15)
+    assert rows.shape == (12, 15) and rows.dtype == np.float32
+    np.testing.assert_array_equal(rows.argmax(axis=1), NOTEBOOK_Y)
+    np.testing.assert_array_equal(rows.sum(axis=1), np.ones(12))
+
+
+def test_batches_cover_every_sample_once_per_epoch_and_only_build_one_batch_of_one_hots() -> None:
+    stream = seed_stream()
+    batches = PrefixBatches(stream, prefix_samples(stream), context_len=5, vocab_size=15, batch_size=5, seed=3)
+    assert len(batches) == 3
+    for _ in range(2):
+        seen = []
+        for contexts, targets in batches:
+            assert contexts.shape[1] == 5 and targets.shape[1] == 15 and len(contexts) <= 5
+            seen.extend(map(tuple, np.concatenate([contexts, targets.argmax(1)[:, None]], axis=1)))
+        assert sorted(seen) == sorted(map(tuple, NOTEBOOK_PADDED))
+        batches.new_epoch()
+
+
+def test_validation_lines_are_held_out_whole() -> None:
+    stream = TokenStream.from_lines([[1, 2, 3]] * 7 + [[4, 5]] * 3)
+    training, validation = split_lines(stream, fraction=0.3, seed=0)
+    assert validation is not None
+    assert len(training.line_starts) - 1 == 7 and len(validation.line_starts) - 1 == 3
+    assert len(training.ids) + len(validation.ids) == len(stream.ids)
+    assert split_lines(stream, fraction=0.0, seed=0) == (stream, None)

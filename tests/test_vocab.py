@@ -1,0 +1,63 @@
+import pytest
+
+from rnngen.config import TokenizerConfig
+from rnngen.text import make_tokenizer
+from rnngen.vocab import Vocabulary
+
+from .conftest import SEED_TEXT
+
+NOTEBOOK_WORD_INDEX = {
+    "있다": 1,
+    "오늘": 2,
+    "날씨가": 3,
+    "정말": 4,
+    "좋다": 5,
+    "집": 6,
+    "앞": 7,
+    "공원에": 8,
+    "사람들이": 9,
+    "모여": 10,
+    "아이들이": 11,
+    "놀이터에서": 12,
+    "신나게": 13,
+    "뛰어놀고": 14,
+}
+
+
+def seed_vocabulary() -> Vocabulary:
+    tokenizer = make_tokenizer(TokenizerConfig())
+    return Vocabulary.build(tokenizer.split(line) for line in SEED_TEXT.split("\n"))
+
+
+def test_seed_word_index_and_size_match_the_notebook() -> None:
+    vocabulary = seed_vocabulary()
+    assert vocabulary.word_index == NOTEBOOK_WORD_INDEX
+    assert list(vocabulary.word_index.items()) == list(NOTEBOOK_WORD_INDEX.items())
+    assert vocabulary.size == 15
+
+
+def test_unknown_words_are_reported_not_dropped_silently() -> None:
+    encoded = seed_vocabulary().encode(["거북이", "오늘", "빵"])
+    assert encoded.ids == [2]
+    assert encoded.unknown_words == ["거북이", "빵"]
+
+
+def test_ids_map_back_to_words() -> None:
+    vocabulary = seed_vocabulary()
+    assert [vocabulary.word_of(i) for i in range(1, 15)] == list(NOTEBOOK_WORD_INDEX)
+    with pytest.raises(ValueError):
+        vocabulary.word_of(0)
+
+
+def test_json_round_trip_and_rejection() -> None:
+    vocabulary = seed_vocabulary()
+    assert Vocabulary.from_json(vocabulary.to_json()) == vocabulary
+    for broken in (
+        [],
+        {"words": ["a"]},
+        {"padding_id": 0, "words": []},
+        {"padding_id": 0, "words": ["a", "a"]},
+        {"padding_id": 0, "words": ["a", 3]},
+    ):
+        with pytest.raises(ValueError):
+            Vocabulary.from_json(broken)
