@@ -46,6 +46,8 @@ class ArchitectureConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        # Accept plain strings ("gru") from Python callers; the engine compares enum members.
+        object.__setattr__(self, "cell", CellKind(self.cell))
         for name in ("layers", "embedding_dim", "units"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

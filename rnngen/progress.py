@@ -24,17 +24,22 @@ class RichTrainingReporter:
             console=self.console,
             transient=True,
         )
+        # A bar only makes sense on a terminal; in a log file the per-epoch lines are enough.
+        self.live = self.console.is_terminal
         self.epochs = 0
         self.task: TaskID | None = None
         self.last_line_at = 0.0
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
         self.epochs = epochs
-        self.progress.start()
+        if self.live:
+            self.progress.start()
         self.task = self.progress.add_task("train", total=steps_per_epoch, epoch=f"1/{epochs}", metrics="")
 
     def on_batch_end(self, epoch: int, step: int, logs: dict[str, float]) -> None:
         assert self.task is not None
+        if not self.live:
+            return
         self.progress.update(
             self.task, completed=step + 1, epoch=f"{epoch + 1}/{self.epochs}", metrics=describe_metrics(logs)
         )
@@ -49,7 +54,8 @@ class RichTrainingReporter:
         self.progress.reset(self.task, epoch=f"{epoch + 2}/{self.epochs}", metrics="")
 
     def on_train_end(self) -> None:
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
 
 
 def describe_metrics(logs: dict[str, float]) -> str:
