@@ -6,6 +6,7 @@ Heavy modules (numpy, Keras, TensorFlow) are imported inside the commands that n
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -119,9 +120,19 @@ def train(
             min=0.0, max=0.9, help="Share of lines held out for validation [default: 0.1 from 200 lines, else 0]."
         ),
     ] = _TRAINING.val_split,
+    valid: Annotated[
+        Optional[str],
+        typer.Option(metavar="FILE", help="Validation text (file or folder) instead of a share of the corpus."),
+    ] = None,
     patience: Annotated[
         int, typer.Option(min=0, help="Epochs without improvement before stopping; 0 never stops early.")
     ] = _TRAINING.patience,
+    max_vocab: Annotated[
+        Optional[int], typer.Option(min=1, help="Keep only the N most frequent words; the rest become <unk>.")
+    ] = _TRAINING.max_vocab,
+    min_count: Annotated[
+        int, typer.Option(min=1, help="Keep only words seen at least N times; the rest become <unk>.")
+    ] = _TRAINING.min_count,
     filters: Annotated[str, typer.Option(help="Characters removed from the text.")] = KERAS_FILTERS,
     lower: Annotated[bool, typer.Option("--lower/--no-lower", help="Lower-case the text.")] = _TOKENIZER.lower,
     seed: Annotated[int, typer.Option(help="Random seed for weights and batch order.")] = _TRAINING.seed,
@@ -159,7 +170,9 @@ def train(
         from rnngen.progress import RichTrainingReporter
 
         reporter = RichTrainingReporter()
-    result = train_corpus(corpus, destination, tokenizer, architecture, training, reporter)
+    if val_split is not None and valid is not None:
+        raise UsageError("--val-split and --valid are alternatives; give one")
+    result = train_corpus(corpus, destination, tokenizer, architecture, training, reporter, valid)
     if not quiet:
         from rnngen.progress import describe_metrics
 
@@ -188,16 +201,79 @@ def generate(
         Optional[Path], typer.Option("--model", "-m", help="Model folder [default: newest under ./models].")
     ] = None,
     words: Annotated[int, typer.Option("--words", "-n", min=0, help="Words to add.")] = DEFAULT_WORDS_TO_GENERATE,
+    stop_at_eol: Annotated[
+        bool, typer.Option("--stop-at-eol", help="Stop early where the model ends the line.")
+    ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = False,
 ) -> None:
     """Continue PROMPT word by word with the most likely next word."""
     generator = _load_generator(model)
     prompts = (line.rstrip("\n") for line in sys.stdin) if prompt == "-" else iter([prompt])
     for text in prompts:
-        result = generator.generate(text, words, strict=strict)
+        result = generator.generate(text, words, strict=strict, stop_at_eol=stop_at_eol)
         if result.unknown_words:
             _warn(f"unknown words skipped: {' '.join(result.unknown_words)}")
         print(result.text, flush=True)
+
+
+ModelOption = Annotated[
+    Optional[Path], typer.Option("--model", "-m", help="Model folder [default: newest under ./models].")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+
+
+@app.command()
+@_reports_errors
+def evaluate(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="Text to score (file, folder of .txt, or '-').")],
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a model on FILE: perplexity, top-1/top-5 accuracy, unknown words, bits per character."""
+    from rnngen.evaluation import evaluate_file
+    from rnngen.store import latest_model_folder, read_model_folder
+
+    stored = read_model_folder(model if model is not None else latest_model_folder())
+    result = evaluate_file(stored, file)
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    for name, value in result.to_json().items():
+        print(f"{name:<14} {value:.4f}" if isinstance(value, float) else f"{name:<14} {value}")
+
+
+@app.command()
+@_reports_errors
+def info(model: ModelOption = None, as_json: JsonOption = False) -> None:
+    """Show the model card: vocabulary, network, corpus, training and scores."""
+    from rnngen.card import model_card
+    from rnngen.store import latest_model_folder, read_model_folder
+
+    card = model_card(read_model_folder(model if model is not None else latest_model_folder()))
+    if as_json:
+        print(json.dumps(card, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"rnngen model {card['folder']}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for section, value in card.items():
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                table.add_row(f"{section}.{key}", _format_value(inner))
+        else:
+            table.add_row(section, _format_value(value))
+    Console().print(table)
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str) and not value.isprintable():
+        return json.dumps(value, ensure_ascii=False)  # shows tabs and newlines as \t and \n
+    return str(value)
 
 
 def main() -> None:

@@ -109,8 +109,18 @@ class TrainingConfig:
     val_split: float | None = None
     patience: int = 5
     seed: int = 0
-    # None: the corpus's longest line, capped at MAX_LEN_CAP.
+    # None: the corpus's longest line (with its two boundaries), capped at MAX_LEN_CAP.
     max_len: int | None = None
+    # Vocabulary limits; left-out words are read as the unknown word. None: keep every word.
+    max_vocab: int | None = None
+    min_count: int = 1
+    # Halve the learning rate when the monitored loss has not improved for this many epochs
+    # (0: never); it helps the last epochs settle.
+    reduce_lr_patience: int = 1
+    reduce_lr_factor: float = 0.5
+    # Gradients are rescaled to at most this global norm: recurrent nets occasionally produce huge
+    # gradients that would undo epochs of progress in one step.
+    clip_norm: float | None = 5.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -125,6 +135,14 @@ class TrainingConfig:
             raise ValueError("patience must be at least 0")
         if self.max_len is not None and self.max_len < 2:
             raise ValueError("max_len must be at least 2")
+        if self.max_vocab is not None and self.max_vocab < 1:
+            raise ValueError("max_vocab must be at least 1")
+        if self.min_count < 1:
+            raise ValueError("min_count must be at least 1")
+        if self.reduce_lr_patience < 0 or not 0.0 < self.reduce_lr_factor < 1.0:
+            raise ValueError("reduce_lr_patience must be at least 0 and reduce_lr_factor in (0, 1)")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError("clip_norm must be positive")
 
 
 DEFAULT_WORDS_TO_GENERATE = 10

@@ -235,6 +235,24 @@ class NumpyLanguageModel:
             rows.append(np.concatenate(parts))
         return np.stack(rows)
 
+    def sequence_outputs(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """For a one-directional model: the last layer's output after every position of each sequence.
+
+        Sequences (without padding) are run side by side, post-padded to the longest: the padding
+        comes after every real position, so it cannot change any output that is kept. Returns one
+        (length, width) array per sequence.
+        """
+        if self.config.bidirectional:
+            raise ValueError("a bidirectional model reads each context anew; use probabilities_of_contexts")
+        lengths = [len(sequence) for sequence in sequences]
+        padded = np.zeros((len(sequences), max(lengths, default=0)), dtype=np.int64)
+        for row, sequence in enumerate(sequences):
+            padded[row, : len(sequence)] = sequence
+        outputs = self.embedding[padded]  # (batch, time, embedding_dim)
+        for layer in self.layers:
+            outputs, _ = layer.forward.run(outputs)
+        return [outputs[row, :length] for row, length in enumerate(lengths)]
+
     def probabilities_of_contexts(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
         """P(next word | context) for each context: (batch, vocab_size)."""
         return self.output_distribution(self.top_outputs(contexts))

@@ -39,23 +39,31 @@ class TextGenerator:
     def from_folder(cls, folder: Path) -> TextGenerator:
         return cls(read_model_folder(folder))
 
-    def generate(self, prompt: str, words: int, strict: bool = False) -> Generation:
-        """The prompt followed by ``words`` words, each the most likely after all before it.
+    def generate(self, prompt: str, words: int, strict: bool = False, stop_at_eol: bool = False) -> Generation:
+        """The prompt followed by up to ``words`` words, each the most likely after all before it.
 
-        Unknown prompt words cannot be fed to the model; they are skipped and reported (or refused
-        when ``strict``), and the printed text keeps the prompt exactly as the user wrote it.
+        Unknown prompt words are reported (or refused when ``strict``); a model trained with an
+        unknown-word id reads them as that, others skip them. The printed text keeps the prompt
+        exactly as the user wrote it. The end of a line is never printed: with ``stop_at_eol``
+        generation stops there, otherwise the most likely word is taken instead.
         """
         prompt = normalize_text(prompt).strip()
         encoded = self.vocabulary.encode(self.tokenizer.split(prompt))
         if strict and encoded.unknown_words:
             raise UnknownWordsError(f"unknown words in the prompt: {' '.join(encoded.unknown_words)}")
         context = self.engine.new_context()
-        context.feed(encoded.ids)
+        # Every training line starts after an end-of-line id, so a prompt does too.
+        context.feed([self.vocabulary.end_of_line_id, *encoded.ids])
+        banned = [self.vocabulary.unknown_id] if self.vocabulary.unknown_id is not None else []
+        if not stop_at_eol:
+            banned.append(self.vocabulary.end_of_line_id)
         chosen_words: list[str] = []
         chosen_probabilities: list[float] = []
         for _ in range(words):
             probabilities = context.probabilities()
-            word_id = choose_argmax(probabilities)
+            word_id = choose_argmax(probabilities, banned)
+            if word_id == self.vocabulary.end_of_line_id:
+                break
             chosen_words.append(self.vocabulary.word_of(word_id))
             chosen_probabilities.append(float(probabilities[word_id]))
             context.feed([word_id])

@@ -23,11 +23,13 @@ def recurrent_layer_name(layer: int) -> str:
     return f"rnn{layer}"
 
 
-def build_model(config: ModelConfig) -> Any:
+def build_model(config: ModelConfig, sequence_output: bool = False) -> Any:
     """Embedding (padding masked) -> recurrent layers -> Dense softmax over the vocabulary.
 
     Padding is masked so a pre-padded prefix reads exactly like the bare prefix: the state starts at
-    zero on the first real word, which is also what the numpy engine assumes.
+    zero on the first real word, which is also what the numpy engine assumes. With
+    ``sequence_output`` the model predicts the next word after every position (batch, time, vocab)
+    rather than after the last one only (batch, vocab); the weights are the same either way.
     """
     context = keras.Input(shape=(None,), dtype="int32", name="context")  # (batch, time)
     hidden = keras.layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(
@@ -37,7 +39,9 @@ def build_model(config: ModelConfig) -> Any:
         if config.dropout:
             hidden = keras.layers.Dropout(config.dropout, name=f"dropout{layer}")(hidden)
         last = layer == config.layers - 1
-        recurrent = CELL_LAYERS[config.cell](config.units, return_sequences=not last, name=recurrent_layer_name(layer))
+        recurrent = CELL_LAYERS[config.cell](
+            config.units, return_sequences=sequence_output or not last, name=recurrent_layer_name(layer)
+        )
         if config.bidirectional:
             recurrent = keras.layers.Bidirectional(recurrent, name=recurrent_layer_name(layer))
         hidden = recurrent(hidden)  # (batch, time, width), or (batch, width) after the last layer

@@ -58,7 +58,17 @@ class RichTrainingReporter:
             self.progress.stop()
 
 
+METRIC_FORMATS = {
+    "loss": "loss {:.4f}",
+    "perplexity": "ppl {:.2f}",
+    "accuracy": "acc {:.4f}",
+    "val_loss": "val_loss {:.4f}",
+    "val_perplexity": "val_ppl {:.2f}",
+    "val_accuracy": "val_acc {:.4f}",
+    "words_per_second": "{:,.0f} words/s",
+}
+
+
 def describe_metrics(logs: dict[str, float]) -> str:
-    """Metrics in a fixed order: loss, accuracy, then their validation twins."""
-    order = ("loss", "accuracy", "val_loss", "val_accuracy")
-    return "  ".join(f"{name} {logs[name]:.4f}" for name in order if name in logs)
+    """Metrics in a fixed order: training loss, perplexity, accuracy, their validation twins, speed."""
+    return "  ".join(text.format(logs[name]) for name, text in METRIC_FORMATS.items() if name in logs)

@@ -18,6 +18,6 @@ def allowed_probabilities(probabilities: np.ndarray, banned_ids: Iterable[int] =
     return allowed
 
 
-def choose_argmax(probabilities: np.ndarray) -> int:
-    """The most likely word id, never padding (ties go to the lower id, as numpy's argmax)."""
-    return int(np.argmax(allowed_probabilities(probabilities)))
+def choose_argmax(probabilities: np.ndarray, banned_ids: Iterable[int] = ()) -> int:
+    """The most likely allowed id, never padding (ties go to the lower id, as numpy's argmax)."""
+    return int(np.argmax(allowed_probabilities(probabilities, banned_ids)))

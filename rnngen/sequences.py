@@ -1,9 +1,15 @@
-"""The notebook's data step without its memory bill: per-line prefixes, pre-padded, batch by batch.
+"""The notebook's data step without its memory bill: per-line prefixes and whole-line windows.
 
 The notebook materialises every prefix of every line, padded to the longest, plus a one-hot row of
-vocabulary width per target. Here the corpus is one flat id array with line boundaries; a training
-sample is just the position of its target word, and padded contexts and one-hot targets exist only
-for the batch being fitted.
+vocabulary width per target. Here the corpus is one flat id array with line boundaries, and padded
+arrays exist only for the batch being fitted. Two kinds of batch:
+
+- PrefixBatches: one sample per (prefix, next word), pre-padded, the notebook's exact form. The
+  bidirectional model needs it, since its backward reading of a prefix depends on where it ends.
+- WindowBatches: one sample per line (or window of a long line), inputs ``line[:-1]`` and targets
+  ``line[1:]``. For a one-directional model with masked padding, the loss at each position of one
+  pass equals the loss of the matching pre-padded prefix, so a line costs one pass instead of one
+  pass per word (tests/test_sequence_equivalence.py proves it).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ class TokenStream:
     line_starts: np.ndarray  # (lines + 1,) int64
 
     @classmethod
-    def from_lines(cls, id_lines: Sequence[Sequence[int]]) -> TokenStream:
+    def from_lines(cls, id_lines: Sequence[Sequence[int] | np.ndarray]) -> TokenStream:
         lengths = np.fromiter((len(line) for line in id_lines), dtype=np.int64, count=len(id_lines))
         line_starts = np.zeros(len(id_lines) + 1, dtype=np.int64)
         np.cumsum(lengths, out=line_starts[1:])
@@ -36,6 +42,32 @@ class TokenStream:
     @property
     def line_lengths(self) -> np.ndarray:
         return np.diff(self.line_starts)
+
+    @property
+    def line_count(self) -> int:
+        return len(self.line_starts) - 1
+
+    def line(self, index: int) -> np.ndarray:
+        return self.ids[self.line_starts[index] : self.line_starts[index + 1]]
+
+    def select_lines(self, chosen: np.ndarray) -> TokenStream:
+        """The stream of the lines whose indices are in ``chosen`` (in that order)."""
+        return TokenStream.from_lines([self.line(int(index)) for index in chosen])
+
+    def with_boundaries(self, boundary_id: int) -> TokenStream:
+        """Every line framed by the boundary id: ``<eol> w1 .. wk <eol>``.
+
+        The leading boundary lets the model predict a line's first word; the trailing one teaches
+        it where lines end (one end-of-line token per line, the language-modelling convention).
+        """
+        lengths = self.line_lengths + 2
+        line_starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=line_starts[1:])
+        ids = np.full(int(line_starts[-1]), boundary_id, dtype=np.int32)
+        # Word j of line i moves right by one boundary for each line before it, plus its own.
+        shift = np.repeat(np.arange(len(lengths), dtype=np.int64) * 2 + 1, self.line_lengths)
+        ids[np.arange(len(self.ids), dtype=np.int64) + shift] = self.ids
+        return TokenStream(ids, line_starts)
 
 
 @dataclass(frozen=True)
@@ -131,6 +163,85 @@ class PrefixBatches:
         chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         contexts, targets = context_windows(self.stream, self.samples.subset(chosen), self.context_len)
         return contexts, one_hot(targets, self.vocab_size)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return (self.batch(index) for index in range(len(self)))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Input windows of at most ``length`` ids, each with the following ids as its targets."""
+
+    start: np.ndarray  # (windows,) int64: position of the first input id
+    length: np.ndarray  # (windows,) int64: number of inputs (and of targets)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def targets(self) -> int:
+        return int(self.length.sum())
+
+
+def line_windows(stream: TokenStream, length: int) -> Windows:
+    """Cut each line's (input, target) pairs into windows of at most ``length`` positions.
+
+    A line of n ids has n - 1 pairs; longer than ``length`` it is cut into consecutive windows, each
+    read from a fresh state (the prefix form instead keeps the last ``length`` words; the two agree
+    for every line that fits).
+    """
+    pairs = np.maximum(stream.line_lengths - 1, 0)
+    per_line = -(-pairs // length)  # (lines,) windows per line
+    line_of_window = np.repeat(np.arange(stream.line_count), per_line)
+    first_window_of_line = np.repeat(np.cumsum(per_line) - per_line, per_line)
+    index_in_line = np.arange(len(line_of_window), dtype=np.int64) - first_window_of_line
+    start = stream.line_starts[line_of_window] + index_in_line * length
+    window_length = np.minimum(length, pairs[line_of_window] - index_in_line * length)
+    return Windows(start.astype(np.int64), window_length.astype(np.int64))
+
+
+class WindowBatches:
+    """Batches of post-padded (inputs, targets) windows: (batch, time) int32 each, 0 as padding.
+
+    Windows of similar length share a batch, so little time is spent on padding; the order of
+    batches, and which windows share one, is reshuffled every epoch from the seed.
+    """
+
+    def __init__(self, stream: TokenStream, windows: Windows, batch_size: int, seed: int, shuffle: bool = True) -> None:
+        if len(windows) == 0:
+            raise ValueError("no windows to batch")
+        self.stream = stream
+        self.windows = windows
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self._random = np.random.default_rng(seed)
+        self._batches: list[np.ndarray] = []
+        self.new_epoch()
+
+    def __len__(self) -> int:
+        return -(-len(self.windows) // self.batch_size)
+
+    def new_epoch(self) -> None:
+        count = len(self.windows)
+        # Sort by length, breaking ties at random, then cut into batches and shuffle their order.
+        tie_breaker = self._random.random(count) if self.shuffle else np.arange(count)
+        order = np.lexsort((tie_breaker, self.windows.length))
+        batches = [order[i : i + self.batch_size] for i in range(0, count, self.batch_size)]
+        if self.shuffle:
+            batches = [batches[i] for i in self._random.permutation(len(batches))]
+        self._batches = batches
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        chosen = self._batches[index]
+        starts = self.windows.start[chosen]
+        lengths = self.windows.length[chosen]
+        width = int(lengths.max())
+        positions = starts[:, None] + np.arange(width, dtype=np.int64)[None, :]  # (batch, width)
+        inside = np.arange(width)[None, :] < lengths[:, None]
+        safe = np.where(inside, positions, 0)
+        inputs = np.where(inside, self.stream.ids[safe], PADDING_ID).astype(np.int32)
+        targets = np.where(inside, self.stream.ids[safe + 1], PADDING_ID).astype(np.int32)
+        return inputs, targets
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return (self.batch(index) for index in range(len(self)))

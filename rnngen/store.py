@@ -30,6 +30,7 @@ CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.json"
 WEIGHTS_FILE = "weights.npz"
 KERAS_FILE = "model.keras"
+CURVE_FILE = "training.png"
 DEFAULT_MODELS_ROOT = Path("models")
 
 

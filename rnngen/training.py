@@ -21,12 +21,13 @@ from rnngen.config import (
     TrainingConfig,
     to_json_dict,
 )
-from rnngen.corpus import Corpus, load_corpus, split_lines
+from rnngen.corpus import Corpus, load_corpus, load_validation, split_lines
 from rnngen.errors import CorpusError
 from rnngen.keras_backend import import_keras
 from rnngen.model import build_model, export_weights
-from rnngen.sequences import PrefixBatches, TokenStream, prefix_samples
-from rnngen.store import KERAS_FILE, write_model_folder
+from rnngen.plots import write_training_curve
+from rnngen.sequences import PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
+from rnngen.store import CURVE_FILE, KERAS_FILE, write_model_folder
 
 keras = import_keras()
 
@@ -57,9 +58,9 @@ class TrainingResult:
 
 
 class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
-    """Hands PrefixBatches to ``model.fit`` and reshuffles them between epochs."""
+    """Hands prefix or window batches to ``model.fit`` and reshuffles them between epochs."""
 
-    def __init__(self, batches: PrefixBatches) -> None:
+    def __init__(self, batches: _Batches) -> None:
         super().__init__()
         self.batches = batches
 
@@ -74,24 +75,41 @@ class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
 
 
 class _ReporterCallback(keras.callbacks.Callback):  # type: ignore[name-defined]
-    def __init__(self, reporter: TrainingReporter, epochs: int, steps_per_epoch: int) -> None:
+    """Forwards Keras's events to a TrainingReporter, adding perplexity and words per second."""
+
+    def __init__(self, reporter: TrainingReporter, epochs: int, steps_per_epoch: int, targets: int) -> None:
         super().__init__()
         self.reporter = reporter
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
+        self.targets = targets
         self.epoch = 0
+        self.epoch_started = 0.0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.reporter.on_train_begin(self.epochs, self.steps_per_epoch)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch
+        self.epoch_started = time.monotonic()
+
+    def _with_rates(self, logs: dict[str, Any] | None, steps_done: int) -> dict[str, float]:
+        values = _floats(logs)
+        for name in ("loss", "val_loss"):
+            if name in values:
+                values[name.replace("loss", "perplexity")] = float(np.exp(min(values[name], 50.0)))
+        elapsed = time.monotonic() - self.epoch_started
+        if elapsed > 0:
+            # Batches hold similar numbers of targets on average, so the share of steps done is a
+            # fair share of the epoch's targets.
+            values["words_per_second"] = self.targets * steps_done / self.steps_per_epoch / elapsed
+        return values
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.reporter.on_batch_end(self.epoch, batch, _floats(logs))
+        self.reporter.on_batch_end(self.epoch, batch, self._with_rates(logs, batch + 1))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.reporter.on_epoch_end(epoch, _floats(logs))
+        self.reporter.on_epoch_end(epoch, self._with_rates(logs, self.steps_per_epoch))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.reporter.on_train_end()
@@ -101,15 +119,18 @@ def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
     return {name: float(value) for name, value in (logs or {}).items()}
 
 
-def _resolve_max_len(corpus: Corpus, requested: int | None) -> int:
+def _resolve_max_len(stream: TokenStream, requested: int | None) -> int:
+    """The requested length, or the longest framed line (<eol> words <eol>) up to MAX_LEN_CAP."""
     if requested is not None:
         return requested
-    return int(min(corpus.stream.line_lengths.max(), MAX_LEN_CAP))
+    return int(min(stream.line_lengths.max() + 2, MAX_LEN_CAP))
 
 
-def _resolve_val_split(corpus: Corpus, requested: float | None) -> float:
+def _resolve_val_split(corpus: Corpus, requested: float | None, has_validation_file: bool) -> float:
     if requested is not None:
         return requested
+    if has_validation_file:
+        return 0.0
     return AUTO_VALIDATION_SPLIT if corpus.usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
 
 
@@ -123,15 +144,56 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _batches(stream: TokenStream, model_config: ModelConfig, training: TrainingConfig, shuffle: bool) -> PrefixBatches:
-    return PrefixBatches(
-        stream,
-        prefix_samples(stream),
-        context_len=model_config.context_len,
-        vocab_size=model_config.vocab_size,
-        batch_size=training.batch_size,
-        seed=training.seed,
-        shuffle=shuffle,
+class _Batches(Protocol):
+    def __len__(self) -> int: ...
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def new_epoch(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _DataPlan:
+    """How a model of this shape is fed: batches, the loss that fits them, and the target count."""
+
+    batches: _Batches
+    targets: int
+
+
+def _data_plan(
+    stream: TokenStream, model_config: ModelConfig, training: TrainingConfig, boundary_id: int, shuffle: bool
+) -> _DataPlan | None:
+    """Whole-line windows for a one-directional model, the notebook's prefixes for a bidirectional one."""
+    framed = stream.with_boundaries(boundary_id)
+    if model_config.bidirectional:
+        samples = prefix_samples(framed)
+        if len(samples) == 0:
+            return None
+        prefix_batches = PrefixBatches(
+            framed,
+            samples,
+            model_config.context_len,
+            model_config.vocab_size,
+            training.batch_size,
+            training.seed,
+            shuffle,
+        )
+        return _DataPlan(prefix_batches, len(samples))
+    windows = line_windows(framed, model_config.context_len)
+    if len(windows) == 0:
+        return None
+    return _DataPlan(WindowBatches(framed, windows, training.batch_size, training.seed, shuffle), windows.targets)
+
+
+def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig) -> None:
+    # The prefix form feeds one-hot rows to categorical cross-entropy, as the notebook does. The
+    # window form predicts at every position, where one-hot rows would be (batch, time, vocabulary)
+    # floats; sparse categorical cross-entropy is the same loss computed from the target ids.
+    loss = "categorical_crossentropy" if model_config.bidirectional else "sparse_categorical_crossentropy"
+    model.compile(
+        loss=loss,
+        optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate, global_clipnorm=training.clip_norm),
+        metrics=["accuracy"],
     )
 
 
@@ -142,56 +204,74 @@ def train_corpus(
     architecture: ArchitectureConfig | None = None,
     training: TrainingConfig | None = None,
     reporter: TrainingReporter | None = None,
+    validation_source: str | Path | None = None,
 ) -> TrainingResult:
-    """Train a model on a corpus file ('-' for standard input) and save it to ``destination``."""
+    """Train a model on a corpus ('-' for standard input, or a folder of .txt files) and save it.
+
+    Validation lines come from ``validation_source`` when given, else from a share of the corpus.
+    """
     tokenizer_config = tokenizer_config or TokenizerConfig()
     architecture = architecture or ArchitectureConfig()
     training = training or TrainingConfig()
     started = time.monotonic()
 
-    corpus = load_corpus(source, tokenizer_config)
+    corpus = load_corpus(source, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
+    vocabulary = corpus.vocabulary
     training = replace(
         training,
-        max_len=_resolve_max_len(corpus, training.max_len),
-        val_split=_resolve_val_split(corpus, training.val_split),
+        max_len=_resolve_max_len(corpus.stream, training.max_len),
+        val_split=_resolve_val_split(corpus, training.val_split, validation_source is not None),
     )
     assert training.max_len is not None and training.val_split is not None
-    model_config = ModelConfig.for_corpus(architecture, corpus.vocabulary.size, training.max_len)
+    model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
     training_stream, validation_stream = split_lines(corpus.stream, training.val_split, training.seed)
-    if len(prefix_samples(training_stream)) == 0:
+    if validation_source is not None:
+        validation_stream = load_validation(validation_source, tokenizer_config, vocabulary)
+    training_plan = _data_plan(training_stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
+    if training_plan is None:
         raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
+    validation_plan = (
+        None
+        if validation_stream is None
+        else _data_plan(validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
+    )
 
     keras.utils.set_random_seed(training.seed)
-    model = build_model(model_config)
-    model.compile(
-        loss="categorical_crossentropy",
-        optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate),
-        metrics=["accuracy"],
-    )
-    training_batches = _batches(training_stream, model_config, training, shuffle=True)
-    validation_batches = (
-        None if validation_stream is None else _batches(validation_stream, model_config, training, shuffle=False)
-    )
-    monitored = "loss" if validation_batches is None else "val_loss"
+    model = build_model(model_config, sequence_output=not model_config.bidirectional)
+    _compile(model, model_config, training)
+    monitored = "loss" if validation_plan is None else "val_loss"
     callbacks: list[Any] = []
     if training.patience > 0:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitored, patience=training.patience, restore_best_weights=True)
         )
+    if training.reduce_lr_patience > 0:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitored, factor=training.reduce_lr_factor, patience=training.reduce_lr_patience, verbose=0
+            )
+        )
     if reporter is not None:
-        callbacks.append(_ReporterCallback(reporter, training.epochs, len(training_batches)))
+        callbacks.append(
+            _ReporterCallback(reporter, training.epochs, len(training_plan.batches), training_plan.targets)
+        )
     history = model.fit(
-        _KerasBatches(training_batches),
-        validation_data=None if validation_batches is None else _KerasBatches(validation_batches),
+        _KerasBatches(training_plan.batches),
+        validation_data=None if validation_plan is None else _KerasBatches(validation_plan.batches),
         epochs=training.epochs,
         callbacks=callbacks,
         verbose=0,
     ).history
+    history = {name: [float(value) for value in values] for name, values in history.items()}
     epochs_run = len(history["loss"])
     # The reported metrics are those of the epoch whose weights are kept (the best one).
     best_epoch = int(np.argmin(history[monitored]))
-    metrics = {name: float(values[best_epoch]) for name, values in history.items()}
+    metrics = {name: values[best_epoch] for name, values in history.items() if name != "learning_rate"}
     metrics["epoch"] = best_epoch + 1
+    for name in ("loss", "val_loss"):
+        if name in metrics:
+            metrics[name.replace("loss", "perplexity")] = float(np.exp(metrics[name]))
+    training_seconds = time.monotonic() - started
 
     config: dict[str, Any] = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -201,31 +281,34 @@ def train_corpus(
         "corpus": {
             "source": corpus.source,
             "sha256": corpus.sha256,
-            "characters": corpus.characters,
             "usable_lines": corpus.usable_lines,
-            "tokens": int(len(corpus.stream.ids)),
-            "training_samples": len(training_batches.samples),
-            "validation_samples": 0 if validation_batches is None else len(validation_batches.samples),
+            "tokens": corpus.tokens,
+            "unknown_tokens": corpus.unknown_tokens,
+            "distinct_characters": corpus.distinct_characters,
+            "validation_source": None if validation_source is None else str(validation_source),
+            "training_targets": training_plan.targets,
+            "validation_targets": 0 if validation_plan is None else validation_plan.targets,
         },
         "metrics": metrics,
-        "history": {name: [float(value) for value in values] for name, values in history.items()},
+        "history": history,
         "epochs_run": epochs_run,
-        "training_seconds": round(time.monotonic() - started, 3),
+        "training_seconds": round(training_seconds, 3),
         "versions": _versions(),
     }
+
+    def write_keras_model_and_curve(folder: Path) -> None:
+        model.save(folder / KERAS_FILE)
+        write_training_curve(history, folder / CURVE_FILE)
+
     write_model_folder(
-        destination,
-        config,
-        corpus.vocabulary,
-        export_weights(model, model_config),
-        write_extra=lambda folder: model.save(folder / KERAS_FILE),
+        destination, config, vocabulary, export_weights(model, model_config), write_extra=write_keras_model_and_curve
     )
     return TrainingResult(
         folder=Path(destination),
-        vocab_size=corpus.vocabulary.size,
-        samples=len(training_batches.samples),
-        validation_samples=config["corpus"]["validation_samples"],
+        vocab_size=vocabulary.size,
+        samples=training_plan.targets,
+        validation_samples=config["corpus"]["validation_targets"],
         epochs_run=epochs_run,
         metrics=metrics,
-        seconds=time.monotonic() - started,
+        seconds=training_seconds,
     )

@@ -1,4 +1,10 @@
-"""The vocabulary: built from word counts, it maps words to ids and back; id 0 is padding."""
+"""The vocabulary: built from word counts, it maps words to ids and back.
+
+Ids: 0 is padding (as in the notebook), 1..len(words) are the words, most frequent first, then the
+end-of-line id (a line's boundary: it starts every context and ends every line), then, when words
+were left out by a size limit, the unknown-word id. Words keep the notebook's ids whatever the
+special ids are.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PADDING_ID = 0
+END_OF_LINE_NAME = "<eol>"
+UNKNOWN_NAME = "<unk>"
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """Ids of the known words of a text, and the words that had no id, in order of appearance."""
+    """Ids of a text's tokens and the tokens that had no id, in order of appearance.
+
+    With an unknown-word id, unknown tokens get that id in ``ids``; without one they are left out.
+    """
 
     ids: list[int]
     unknown_words: list[str]
@@ -23,30 +34,48 @@ class Vocabulary:
     """Words in id order: ``words[0]`` has id 1, since id 0 is reserved for padding."""
 
     words: tuple[str, ...]
+    has_unknown: bool = False
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if any(not isinstance(word, str) or not word for word in self.words):
+            raise ValueError("every vocabulary entry must be a non-empty string")
         index = {word: position + 1 for position, word in enumerate(self.words)}
         if len(index) != len(self.words):
             raise ValueError("the vocabulary lists a word twice")
-        if any(not isinstance(word, str) or not word for word in self.words):
-            raise ValueError("every vocabulary entry must be a non-empty string")
+        if not isinstance(self.has_unknown, bool):
+            raise ValueError("has_unknown must be true or false")
         object.__setattr__(self, "_index", index)
 
     @classmethod
-    def build(cls, token_lines: Iterable[Sequence[str]]) -> Vocabulary:
-        """Most frequent first; ties keep the order of first appearance (the Keras Tokenizer's rule)."""
+    def build(
+        cls, token_lines: Iterable[Sequence[str]], max_words: int | None = None, min_count: int = 1
+    ) -> Vocabulary:
+        """Most frequent first; ties keep the order of first appearance (the Keras Tokenizer's rule).
+
+        Words seen fewer than ``min_count`` times, or beyond the ``max_words`` most frequent, are
+        left out and then read as the unknown word.
+        """
         counts: Counter[str] = Counter()
         for tokens in token_lines:
             counts.update(tokens)
         # Counter keeps first-appearance order and sorted() is stable, so ties stay in that order.
-        ordered = sorted(counts.items(), key=lambda item: item[1], reverse=True)
-        return cls(tuple(word for word, _ in ordered))
+        ordered = [word for word, count in sorted(counts.items(), key=lambda item: item[1], reverse=True)]
+        kept = [word for word in ordered if counts[word] >= min_count][:max_words]
+        return cls(tuple(kept), has_unknown=len(kept) < len(ordered))
+
+    @property
+    def end_of_line_id(self) -> int:
+        return len(self.words) + 1
+
+    @property
+    def unknown_id(self) -> int | None:
+        return len(self.words) + 2 if self.has_unknown else None
 
     @property
     def size(self) -> int:
-        """Number of ids, padding included: the width of the model's output layer."""
-        return len(self.words) + 1
+        """Number of ids, padding and special ids included: the width of the model's output layer."""
+        return len(self.words) + 2 + int(self.has_unknown)
 
     @property
     def word_index(self) -> dict[str, int]:
@@ -58,26 +87,36 @@ class Vocabulary:
         return self._index.get(word)
 
     def word_of(self, word_id: int) -> str:
-        """The word with this id; padding has no word."""
-        if not 0 < word_id <= len(self.words):
-            raise ValueError(f"id {word_id} is not a word of this vocabulary")
-        return self.words[word_id - 1]
+        """The word with this id; the special ids read as <eol> and <unk>; padding has no word."""
+        if 0 < word_id <= len(self.words):
+            return self.words[word_id - 1]
+        if word_id == self.end_of_line_id:
+            return END_OF_LINE_NAME
+        if word_id == self.unknown_id:
+            return UNKNOWN_NAME
+        raise ValueError(f"id {word_id} is not a word of this vocabulary")
 
     def encode(self, tokens: Iterable[str]) -> Encoded:
-        """Ids of the known tokens; unknown ones are reported, never silently lost."""
+        """Ids of the tokens; unknown ones are reported, never silently lost."""
         ids: list[int] = []
         unknown: list[str] = []
         for token in tokens:
             word_id = self._index.get(token)
             if word_id is None:
                 unknown.append(token)
-            else:
+                word_id = self.unknown_id
+            if word_id is not None:
                 ids.append(word_id)
         return Encoded(ids, unknown)
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form saved in a model folder: the words in id order."""
-        return {"padding_id": PADDING_ID, "words": list(self.words)}
+        """The JSON form saved in a model folder: the words in id order and the special ids."""
+        return {
+            "padding_id": PADDING_ID,
+            "end_of_line_id": self.end_of_line_id,
+            "unknown_id": self.unknown_id,
+            "words": list(self.words),
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> Vocabulary:
@@ -87,4 +126,7 @@ class Vocabulary:
         words = data.get("words")
         if not isinstance(words, list) or not words:
             raise ValueError("the vocabulary has no word list")
-        return cls(tuple(words))
+        vocabulary = cls(tuple(words), has_unknown=data.get("unknown_id") is not None)
+        if data.get("end_of_line_id") != vocabulary.end_of_line_id or data.get("unknown_id") != vocabulary.unknown_id:
+            raise ValueError("the special ids do not follow the words")
+        return vocabulary

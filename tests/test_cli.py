@@ -30,13 +30,17 @@ def test_train_writes_the_model_folder(trained_workspace: Path, seed_model: Path
     assert sorted(path.name for path in seed_model.iterdir()) == [
         "config.json",
         "model.keras",
+        "training.png",
         "vocabulary.json",
         "weights.npz",
     ]
     config = json.loads((seed_model / "config.json").read_text(encoding="utf-8"))
-    assert config["model"]["vocab_size"] == 15
-    assert config["model"]["max_len"] == 6
-    assert config["corpus"]["training_samples"] == 12
+    # The notebook's 15 ids plus the end-of-line id; lines are framed by it (<eol> w1 .. wk <eol>),
+    # so the longest training sequence is the notebook's 6 plus 2, and the notebook's 12 targets
+    # grow by each line's first word and its end (3 + 3).
+    assert config["model"]["vocab_size"] == 16
+    assert config["model"]["max_len"] == 8
+    assert config["corpus"]["training_targets"] == 18
     # Nothing half-written is left beside the model.
     assert [path.name for path in (trained_workspace / "models").iterdir()] == ["seed"]
 
@@ -163,9 +167,9 @@ def copy_model(source: Path, destination: Path) -> Path:
         (lambda folder: (folder / "weights.npz").unlink(), "weights.npz is missing"),
         (
             lambda folder: (folder / "vocabulary.json").write_text(
-                '{"padding_id": 0, "words": ["a"]}', encoding="utf-8"
+                '{"padding_id": 0, "end_of_line_id": 2, "unknown_id": null, "words": ["a"]}', encoding="utf-8"
             ),
-            "vocabulary has 2 ids",
+            "vocabulary has 3 ids",
         ),
     ],
     ids=["no-config", "bad-json", "truncated-weights", "no-weights", "vocabulary-mismatch"],

@@ -17,7 +17,7 @@ from rnngen.store import latest_model_folder, read_model_folder, write_model_fol
 from rnngen.vocab import Vocabulary
 
 MODEL = ModelConfig(
-    vocab_size=4, max_len=3, cell=CellKind.gru, layers=1, bidirectional=False, embedding_dim=2, units=3, dropout=0.0
+    vocab_size=5, max_len=3, cell=CellKind.gru, layers=1, bidirectional=False, embedding_dim=2, units=3, dropout=0.0
 )
 VOCABULARY = Vocabulary(("a", "b", "c"))
 

@@ -23,21 +23,24 @@ def corpus(tmp_path: Path) -> Path:
     return path
 
 
-def test_saved_keras_model_and_npz_weights_agree(corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-way", "bidirectional"])
+def test_saved_keras_model_and_npz_weights_agree(corpus: Path, tmp_path: Path, bidirectional: bool) -> None:
     from rnngen.keras_backend import import_keras
 
     keras = import_keras()
     architecture = ArchitectureConfig(
-        cell=CellKind.gru, layers=2, bidirectional=True, embedding_dim=8, units=6, dropout=0.1
+        cell=CellKind.gru, layers=2, bidirectional=bidirectional, embedding_dim=8, units=6, dropout=0.1
     )
     train_corpus(corpus, tmp_path / "model", architecture=architecture, training=TrainingConfig(epochs=2))
     stored = read_model_folder(tmp_path / "model")
     keras_model = keras.saving.load_model(tmp_path / "model" / "model.keras", safe_mode=True)
-    contexts = np.array([[0, 0, 0, 0, 2], [0, 0, 0, 2, 3], [6, 7, 8, 9, 10], [0, 0, 0, 0, 0]])
-    generator = TextGenerator(stored)
-    np.testing.assert_allclose(
-        generator.engine.probabilities_of_contexts(contexts.tolist()), np.asarray(keras_model(contexts)), atol=1e-5
-    )
+    contexts = np.array([[0, 0, 0, 0, 15], [0, 0, 0, 15, 2], [15, 6, 7, 8, 9], [0, 0, 0, 0, 0]])
+    outputs = np.asarray(keras_model(contexts))
+    # A one-directional model is saved as trained, predicting after every position; its last
+    # position is the prediction for the whole context.
+    expected = outputs if bidirectional else outputs[:, -1]
+    engine = TextGenerator(stored).engine
+    np.testing.assert_allclose(engine.probabilities_of_contexts(contexts.tolist()), expected, atol=1e-5)
 
 
 def test_options_reach_the_saved_model(corpus: Path, tmp_path: Path) -> None:
@@ -50,7 +53,7 @@ def test_options_reach_the_saved_model(corpus: Path, tmp_path: Path) -> None:
     )
     config = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
     assert config["model"] == {
-        "vocab_size": 15,
+        "vocab_size": 16,
         "max_len": 3,
         "cell": "simple",
         "layers": 2,
@@ -72,7 +75,8 @@ def test_validation_split_holds_out_lines_and_reports_validation_loss(tmp_path: 
         architecture=ArchitectureConfig(units=8, embedding_dim=4),
         training=TrainingConfig(epochs=2, val_split=0.25),
     )
-    assert result.validation_samples == 5 * 7 and result.samples == 15 * 7
+    # 8 words a line: 9 targets with the end of the line.
+    assert result.validation_samples == 5 * 9 and result.samples == 15 * 9
     assert "val_loss" in result.metrics
 
 

@@ -33,7 +33,23 @@ def test_seed_word_index_and_size_match_the_notebook() -> None:
     vocabulary = seed_vocabulary()
     assert vocabulary.word_index == NOTEBOOK_WORD_INDEX
     assert list(vocabulary.word_index.items()) == list(NOTEBOOK_WORD_INDEX.items())
-    assert vocabulary.size == 15
+    # The notebook's vocab_size = len(word_index) + 1 (padding) ...
+    assert len(vocabulary.word_index) + 1 == 15
+    # ... plus one end-of-line id after the words, which leaves every word's id as it was.
+    assert vocabulary.end_of_line_id == 15 and vocabulary.unknown_id is None
+    assert vocabulary.size == 16
+
+
+def test_size_limits_leave_words_out_as_unknown() -> None:
+    lines = [["a", "b", "a", "c"], ["a", "b", "d"]]
+    assert Vocabulary.build(lines).words == ("a", "b", "c", "d")
+    limited = Vocabulary.build(lines, max_words=2)
+    assert limited.words == ("a", "b") and limited.unknown_id == 4 and limited.size == 5
+    assert Vocabulary.build(lines, min_count=2).words == ("a", "b")
+    encoded = limited.encode(["a", "c", "d", "b"])
+    assert encoded.ids == [1, 4, 4, 2] and encoded.unknown_words == ["c", "d"]
+    assert [limited.word_of(i) for i in (1, 2, 3, 4)] == ["a", "b", "<eol>", "<unk>"]
+    assert Vocabulary.from_json(limited.to_json()) == limited
 
 
 def test_unknown_words_are_reported_not_dropped_silently() -> None:
@@ -53,6 +69,7 @@ def test_json_round_trip_and_rejection() -> None:
     vocabulary = seed_vocabulary()
     assert Vocabulary.from_json(vocabulary.to_json()) == vocabulary
     for broken in (
+        {"padding_id": 0, "end_of_line_id": 3, "unknown_id": None, "words": ["a"]},
         [],
         {"words": ["a"]},
         {"padding_id": 0, "words": []},

@@ -1,0 +1,81 @@
+"""Evaluation numbers against a case worked out by hand."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnngen.config import CellKind, ModelConfig, TokenizerConfig, to_json_dict
+from rnngen.engine import expected_weight_shapes
+from rnngen.evaluation import evaluate_text
+from rnngen.store import StoredModel, read_model_folder, write_model_folder
+from rnngen.vocab import Vocabulary
+
+# ids: 0 padding, 1 "a", 2 "b", 3 <eol> (and 4 <unk> when the vocabulary has one)
+PROBABILITIES = {False: [0.1, 0.4, 0.2, 0.3], True: [0.1, 0.3, 0.2, 0.3, 0.1]}
+DISTINCT_CHARACTERS = 3
+
+
+def constant_model(tmp_path: Path, has_unknown: bool) -> StoredModel:
+    """A model whose next-word distribution ignores the context: zero weights, biases log p."""
+    vocabulary = Vocabulary(("a", "b"), has_unknown=has_unknown)
+    config = ModelConfig(
+        vocab_size=vocabulary.size,
+        max_len=4,
+        cell=CellKind.simple,
+        layers=1,
+        bidirectional=False,
+        embedding_dim=2,
+        units=2,
+        dropout=0.0,
+    )
+    weights = {name: np.zeros(shape, dtype=np.float32) for name, shape in expected_weight_shapes(config).items()}
+    weights["output.bias"] = np.log(np.array(PROBABILITIES[has_unknown], dtype=np.float32))
+    settings = {
+        "tokenizer": to_json_dict(TokenizerConfig()),
+        "model": to_json_dict(config),
+        "corpus": {"distinct_characters": DISTINCT_CHARACTERS},
+    }
+    write_model_folder(tmp_path / "model", settings, vocabulary, weights)
+    return read_model_folder(tmp_path / "model")
+
+
+def test_hand_computed_scores_without_an_unknown_word(tmp_path: Path) -> None:
+    # Lines "a b" and "b c": predicted tokens a, b, <eol>, b, c (unknown), <eol>.
+    result = evaluate_text(constant_model(tmp_path, has_unknown=False), "a b\nb c\n")
+    scored = [0.4, 0.2, 0.3, 0.2, 0.3]  # c cannot be scored
+    assert result.tokens == 6 and result.scored_tokens == 5 and result.unknown_tokens == 1 and result.lines == 2
+    assert result.perplexity == pytest.approx(math.exp(-sum(map(math.log, scored)) / 5), rel=1e-6)
+    assert result.top1_accuracy == pytest.approx(1 / 5)  # only "a" is the most likely word
+    assert result.top5_accuracy == pytest.approx(1.0)
+    assert result.oov_rate == pytest.approx(1 / 4)
+    # Spelling "c" costs (1 character + 1) x log2(3 distinct characters + 1) = 4 bits.
+    bits = -sum(map(math.log2, scored)) + 4
+    assert result.characters == len("a b") + 1 + len("b c") + 1
+    assert result.bits_per_char == pytest.approx(bits / 8, rel=1e-6)
+
+
+def test_hand_computed_scores_with_an_unknown_word(tmp_path: Path) -> None:
+    result = evaluate_text(constant_model(tmp_path, has_unknown=True), "a b\nb c\n")
+    scored = [0.3, 0.2, 0.3, 0.2, 0.1, 0.3]  # c is read as <unk>
+    assert result.scored_tokens == 6 and result.unknown_tokens == 1
+    assert result.perplexity == pytest.approx(math.exp(-sum(map(math.log, scored)) / 6), rel=1e-6)
+    # "a" and <eol> tie for the top; ties count as found. Top-1 hits: a, <eol>, <eol>.
+    assert result.top1_accuracy == pytest.approx(3 / 6)
+    assert result.bits_per_char == pytest.approx((-sum(map(math.log2, scored)) + 4) / 8, rel=1e-6)
+
+
+def test_evaluation_follows_the_context(seed_model: Path) -> None:
+    """On its own training text the seed model predicts every word after the first of a line."""
+    stored = read_model_folder(seed_model)
+    from .conftest import SEED_TEXT
+
+    result = evaluate_text(stored, SEED_TEXT)
+    # 18 predictions; the first word of each line is a three-way guess, the rest are learnt.
+    assert result.tokens == 18 and result.oov_rate == 0.0
+    assert result.top1_accuracy >= 16 / 18 - 1e-9
+    assert result.top5_accuracy == 1.0
+    assert 1.0 < result.perplexity < 1.5
