@@ -111,7 +111,7 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per update.")] = _TRAINING.batch_size,
     max_len: Annotated[
         Optional[int],
-        typer.Option(min=2, help="Longest training sequence, target included [default: longest line, at most 64]."),
+        typer.Option(min=2, help="Longest training sequence, target included [default: longest line + 2, at most 64]."),
     ] = _TRAINING.max_len,
     learning_rate: Annotated[float, typer.Option(help="Adam's step size.")] = (_TRAINING.learning_rate),
     val_split: Annotated[
@@ -157,6 +157,8 @@ def train(
             patience=patience,
             seed=seed,
             max_len=max_len,
+            max_vocab=max_vocab,
+            min_count=min_count,
         )
     except ValueError as error:
         # The settings name their fields first ("batch_size must be ..."): show the option instead.

@@ -47,8 +47,19 @@ def build_model(config: ModelConfig, sequence_output: bool = False) -> Any:
         hidden = recurrent(hidden)  # (batch, time, width), or (batch, width) after the last layer
     if config.dropout:
         hidden = keras.layers.Dropout(config.dropout, name="dropout_output")(hidden)
-    probabilities = keras.layers.Dense(config.vocab_size, activation="softmax", name="output")(hidden)
+    logits = keras.layers.Dense(config.vocab_size, name="output")(hidden)
+    probabilities = keras.layers.Activation("softmax", name="softmax")(logits)
     return keras.Model(context, probabilities, name="rnngen")
+
+
+def logits_model(model: Any) -> Any:
+    """The same network, stopping before the softmax: what training fits.
+
+    Cross-entropy from logits is one fused operation; from probabilities it needs the softmax, its
+    logarithm and their gradients as separate (batch, time, vocabulary) arrays, several hundred
+    megabytes a batch for a 10,000-word vocabulary. The layers (and so the weights) are shared.
+    """
+    return keras.Model(model.inputs, model.get_layer("output").output, name="rnngen_logits")
 
 
 def export_weights(model: Any, config: ModelConfig) -> dict[str, np.ndarray]:

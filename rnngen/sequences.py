@@ -200,33 +200,66 @@ def line_windows(stream: TokenStream, length: int) -> Windows:
     return Windows(start.astype(np.int64), window_length.astype(np.int64))
 
 
+# A batch's logits (positions x vocabulary floats) and their gradients are the largest arrays of a
+# training step; capping their size keeps memory flat whatever the line lengths and vocabulary.
+MAX_LOGITS_PER_BATCH = 2**24
+
+
+def group_by_length(lengths: np.ndarray, order: np.ndarray, batch_size: int, max_positions: int) -> list[np.ndarray]:
+    """Cut windows, taken in ``order`` (shortest first), into batches of at most ``batch_size``
+    windows whose padded size (windows x longest) stays within ``max_positions``."""
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while (
+            end < len(order) and end - start < batch_size and (end - start + 1) * lengths[order[end]] <= max_positions
+        ):
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
 class WindowBatches:
     """Batches of post-padded (inputs, targets) windows: (batch, time) int32 each, 0 as padding.
 
     Windows of similar length share a batch, so little time is spent on padding; the order of
-    batches, and which windows share one, is reshuffled every epoch from the seed.
+    batches, and which windows share one, is reshuffled every epoch from the seed. A batch holds at
+    most ``batch_size`` windows, and fewer when they are long, so that its logits stay within
+    MAX_LOGITS_PER_BATCH.
     """
 
-    def __init__(self, stream: TokenStream, windows: Windows, batch_size: int, seed: int, shuffle: bool = True) -> None:
+    def __init__(
+        self,
+        stream: TokenStream,
+        windows: Windows,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+        vocab_size: int = 1,
+    ) -> None:
         if len(windows) == 0:
             raise ValueError("no windows to batch")
         self.stream = stream
         self.windows = windows
         self.batch_size = batch_size
+        self.max_positions = max(MAX_LOGITS_PER_BATCH // vocab_size, int(windows.length.max()))
         self.shuffle = shuffle
         self._random = np.random.default_rng(seed)
         self._batches: list[np.ndarray] = []
         self.new_epoch()
 
     def __len__(self) -> int:
-        return -(-len(self.windows) // self.batch_size)
+        return len(self._batches)
 
     def new_epoch(self) -> None:
         count = len(self.windows)
         # Sort by length, breaking ties at random, then cut into batches and shuffle their order.
+        # The lengths in sorted order never change, so neither does the number of batches.
         tie_breaker = self._random.random(count) if self.shuffle else np.arange(count)
         order = np.lexsort((tie_breaker, self.windows.length))
-        batches = [order[i : i + self.batch_size] for i in range(0, count, self.batch_size)]
+        batches = group_by_length(self.windows.length, order, self.batch_size, self.max_positions)
         if self.shuffle:
             batches = [batches[i] for i in self._random.permutation(len(batches))]
         self._batches = batches

@@ -24,7 +24,7 @@ from rnngen.config import (
 from rnngen.corpus import Corpus, load_corpus, load_validation, split_lines
 from rnngen.errors import CorpusError
 from rnngen.keras_backend import import_keras
-from rnngen.model import build_model, export_weights
+from rnngen.model import build_model, export_weights, logits_model
 from rnngen.plots import write_training_curve
 from rnngen.sequences import PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
 from rnngen.store import CURVE_FILE, KERAS_FILE, write_model_folder
@@ -182,14 +182,18 @@ def _data_plan(
     windows = line_windows(framed, model_config.context_len)
     if len(windows) == 0:
         return None
-    return _DataPlan(WindowBatches(framed, windows, training.batch_size, training.seed, shuffle), windows.targets)
+    batches = WindowBatches(framed, windows, training.batch_size, training.seed, shuffle, model_config.vocab_size)
+    return _DataPlan(batches, windows.targets)
 
 
 def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig) -> None:
     # The prefix form feeds one-hot rows to categorical cross-entropy, as the notebook does. The
     # window form predicts at every position, where one-hot rows would be (batch, time, vocabulary)
     # floats; sparse categorical cross-entropy is the same loss computed from the target ids.
-    loss = "categorical_crossentropy" if model_config.bidirectional else "sparse_categorical_crossentropy"
+    if model_config.bidirectional:
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(
         loss=loss,
         optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate, global_clipnorm=training.clip_norm),
@@ -238,7 +242,8 @@ def train_corpus(
 
     keras.utils.set_random_seed(training.seed)
     model = build_model(model_config, sequence_output=not model_config.bidirectional)
-    _compile(model, model_config, training)
+    trained = logits_model(model)
+    _compile(trained, model_config, training)
     monitored = "loss" if validation_plan is None else "val_loss"
     callbacks: list[Any] = []
     if training.patience > 0:
@@ -255,13 +260,15 @@ def train_corpus(
         callbacks.append(
             _ReporterCallback(reporter, training.epochs, len(training_plan.batches), training_plan.targets)
         )
-    history = model.fit(
+    fit_started = time.monotonic()
+    history = trained.fit(
         _KerasBatches(training_plan.batches),
         validation_data=None if validation_plan is None else _KerasBatches(validation_plan.batches),
         epochs=training.epochs,
         callbacks=callbacks,
         verbose=0,
     ).history
+    fit_seconds = time.monotonic() - fit_started
     history = {name: [float(value) for value in values] for name, values in history.items()}
     epochs_run = len(history["loss"])
     # The reported metrics are those of the epoch whose weights are kept (the best one).
@@ -293,6 +300,7 @@ def train_corpus(
         "history": history,
         "epochs_run": epochs_run,
         "training_seconds": round(training_seconds, 3),
+        "fit_seconds": round(fit_seconds, 3),
         "versions": _versions(),
     }
 

@@ -2,7 +2,16 @@ import numpy as np
 
 from rnngen.config import TokenizerConfig
 from rnngen.corpus import split_lines
-from rnngen.sequences import PrefixBatches, TokenStream, context_windows, one_hot, padded_sequences, prefix_samples
+from rnngen.sequences import (
+    PrefixBatches,
+    TokenStream,
+    WindowBatches,
+    context_windows,
+    line_windows,
+    one_hot,
+    padded_sequences,
+    prefix_samples,
+)
 from rnngen.text import make_tokenizer
 
 from .conftest import SEED_TEXT
@@ -99,3 +108,20 @@ def test_validation_lines_are_held_out_whole() -> None:
     assert len(training.line_starts) - 1 == 7 and len(validation.line_starts) - 1 == 3
     assert len(training.ids) + len(validation.ids) == len(stream.ids)
     assert split_lines(stream, fraction=0.0, seed=0) == (stream, None)
+
+
+def test_window_batches_bound_their_size_and_cover_every_window_once() -> None:
+    rng = np.random.default_rng(0)
+    stream = TokenStream.from_lines([rng.integers(1, 50, size=length).tolist() for length in rng.integers(1, 40, 300)])
+    windows = line_windows(stream.with_boundaries(50), length=30)
+    batches = WindowBatches(stream.with_boundaries(50), windows, batch_size=16, seed=1, vocab_size=100)
+    batches.max_positions = 200  # as for a vocabulary of MAX_LOGITS_PER_BATCH / 200 words
+    for _ in range(2):
+        batches.new_epoch()
+        seen = []
+        for index in range(len(batches)):
+            inputs, targets = batches.batch(index)
+            assert inputs.shape == targets.shape
+            assert len(inputs) <= 16 and inputs.size <= 200
+            seen.extend(map(tuple, inputs[:, 0:1].tolist()))
+        assert sum(int((batches.batch(i)[0] != 0).sum()) for i in range(len(batches))) == windows.targets

@@ -1,0 +1,101 @@
+"""Training controls through the command line: validation, vocabulary limits, inputs, outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from .conftest import SEED_TEXT, rnngen
+
+SMALL_MODEL = ["--embedding-dim", "8", "--units", "16", "--quiet"]
+
+
+def numbered_corpus(lines: int) -> str:
+    """Short lines with a shared frame and a varying middle, so a model has something to learn."""
+    animals = ["cat", "dog", "bird", "fish", "cow"]
+    places = ["mat", "rug", "bed", "sofa"]
+    return "\n".join(f"the {animals[i % 5]} sat on the {places[i % 4]}" for i in range(lines)) + "\n"
+
+
+def test_validation_file_perplexity_matches_evaluate(tmp_path: Path) -> None:
+    """The validation loss of the kept epoch and `evaluate` on the same file tell the same story."""
+    (tmp_path / "train.txt").write_text(numbered_corpus(40), encoding="utf-8")
+    (tmp_path / "valid.txt").write_text(numbered_corpus(7), encoding="utf-8")
+    result = rnngen("train", "train.txt", "--valid", "valid.txt", "--epochs", "3", *SMALL_MODEL, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "models" / "train" / "config.json").read_text(encoding="utf-8"))
+    assert config["corpus"]["validation_targets"] == 7 * 7  # 6 words and the end of each line
+    evaluation = rnngen("evaluate", "valid.txt", "--json", cwd=tmp_path)
+    assert evaluation.returncode == 0 and evaluation.stderr == ""
+    scores = json.loads(evaluation.stdout)
+    assert set(scores) >= {"perplexity", "top1_accuracy", "top5_accuracy", "oov_rate", "bits_per_char", "tokens"}
+    assert scores["tokens"] == 49
+    assert scores["perplexity"] == pytest.approx(math.exp(config["metrics"]["val_loss"]), rel=1e-3)
+
+
+def test_val_split_and_valid_are_alternatives(tmp_path: Path) -> None:
+    (tmp_path / "train.txt").write_text(numbered_corpus(10), encoding="utf-8")
+    result = rnngen("train", "train.txt", "--valid", "train.txt", "--val-split", "0.2", cwd=tmp_path)
+    assert result.returncode == 2 and "alternatives" in result.stderr
+
+
+def test_vocabulary_limits_introduce_the_unknown_word(tmp_path: Path) -> None:
+    (tmp_path / "train.txt").write_text(numbered_corpus(20), encoding="utf-8")
+    result = rnngen("train", "train.txt", "--max-vocab", "4", "--epochs", "2", *SMALL_MODEL, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    vocabulary = json.loads((tmp_path / "models" / "train" / "vocabulary.json").read_text(encoding="utf-8"))
+    # "the" 40 times, "sat" and "on" 20, each place 5, each animal 4.
+    assert vocabulary["words"] == ["the", "sat", "on", "mat"] and vocabulary["unknown_id"] == 6
+    info = json.loads(rnngen("info", "--json", cwd=tmp_path).stdout)
+    assert info["vocabulary"] == {"words": 4, "ids": 7, "unknown_word": True}
+    # Unknown words are read as <unk> in evaluation; generation never prints it.
+    scores = json.loads(rnngen("evaluate", "train.txt", "--json", cwd=tmp_path).stdout)
+    # Every animal, and every place but "mat" (5 of 20 lines), is unknown: 35 of 120 words.
+    assert scores["oov_rate"] == pytest.approx(35 / 120)
+    generated = rnngen("generate", "the", "-n", "8", cwd=tmp_path)
+    assert generated.returncode == 0 and "<unk>" not in generated.stdout and "<eol>" not in generated.stdout
+    assert len(generated.stdout.split()) == 9
+
+    result = rnngen("train", "train.txt", "--min-count", "5", "--epochs", "1", "-o", "m2", *SMALL_MODEL, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    words = json.loads((tmp_path / "m2" / "vocabulary.json").read_text(encoding="utf-8"))["words"]
+    assert words == ["the", "sat", "on", "mat", "rug", "bed", "sofa"]
+
+
+def test_corpus_from_stdin_and_from_a_folder(tmp_path: Path) -> None:
+    result = rnngen("train", "-", "--epochs", "1", *SMALL_MODEL, cwd=tmp_path, stdin=SEED_TEXT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(Path("models") / "stdin")
+
+    folder = tmp_path / "texts"
+    (folder / "more").mkdir(parents=True)
+    (folder / "a.txt").write_text("오늘 날씨가 정말 좋다", encoding="utf-8")  # no final newline
+    (folder / "more" / "b.txt").write_text("집 앞 공원에 사람들이 모여 있다\n", encoding="utf-8")
+    (folder / "notes.md").write_text("ignored words here", encoding="utf-8")
+    result = rnngen("train", "texts", "--epochs", "1", *SMALL_MODEL, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "models" / "texts" / "config.json").read_text(encoding="utf-8"))
+    assert config["corpus"]["usable_lines"] == 2 and config["corpus"]["tokens"] == 10
+
+    (tmp_path / "empty").mkdir()
+    result = rnngen("train", "empty", cwd=tmp_path)
+    assert result.returncode == 1 and "no .txt files" in result.stderr
+
+
+def test_stop_at_eol_ends_at_the_line_end(seed_model: Path, tmp_path: Path) -> None:
+    stopped = rnngen("generate", "오늘", "-n", "10", "--stop-at-eol", "-m", str(seed_model), cwd=tmp_path)
+    assert stopped.stdout == "오늘 날씨가 정말 좋다\n"
+    running_on = rnngen("generate", "오늘", "-n", "10", "-m", str(seed_model), cwd=tmp_path)
+    assert len(running_on.stdout.split()) == 11
+
+
+def test_model_folder_keeps_history_and_curve(seed_model: Path, tmp_path: Path) -> None:
+    config = json.loads((seed_model / "config.json").read_text(encoding="utf-8"))
+    assert len(config["history"]["loss"]) == config["epochs_run"]
+    assert config["metrics"]["perplexity"] == pytest.approx(math.exp(config["metrics"]["loss"]))
+    assert (seed_model / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = rnngen("info", "-m", str(seed_model), cwd=tmp_path)
+    assert table.returncode == 0 and "lstm" in table.stdout and "parameters" in table.stdout
