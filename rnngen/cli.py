@@ -105,6 +105,10 @@ def train(
     dropout: Annotated[
         float, typer.Option(min=0.0, max=0.99, help="Dropout before each layer.")
     ] = _ARCHITECTURE.dropout,
+    tie_embeddings: Annotated[
+        bool,
+        typer.Option("--tie-embeddings", help="Share the embedding matrix with the output layer (units = dim)."),
+    ] = _ARCHITECTURE.tie_embeddings,
     epochs: Annotated[
         int, typer.Option(min=1, help="Most epochs; training stops earlier when the loss stops improving.")
     ] = _TRAINING.epochs,
@@ -148,6 +152,7 @@ def train(
             embedding_dim=embedding_dim,
             units=units,
             dropout=dropout,
+            tie_embeddings=tie_embeddings,
         )
         training = TrainingConfig(
             epochs=epochs,

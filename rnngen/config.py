@@ -44,6 +44,8 @@ class ArchitectureConfig:
     embedding_dim: int = 64
     units: int = 128
     dropout: float = 0.0
+    # Share the embedding matrix with the output layer; needs a last-layer width of embedding_dim.
+    tie_embeddings: bool = False
 
     def __post_init__(self) -> None:
         # Accept plain strings ("gru") from Python callers; the engine compares enum members.
@@ -53,6 +55,11 @@ class ArchitectureConfig:
                 raise ValueError(f"{name} must be at least 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
+        width = self.units * (2 if self.bidirectional else 1)
+        if self.tie_embeddings and width != self.embedding_dim:
+            raise ValueError(
+                f"tie_embeddings needs the last layer's width ({width}) to equal embedding_dim ({self.embedding_dim})"
+            )
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class ModelConfig:
     embedding_dim: int
     units: int
     dropout: float
+    tie_embeddings: bool = False
 
     def __post_init__(self) -> None:
         ArchitectureConfig.__post_init__(self)  # type: ignore[arg-type]

@@ -139,7 +139,11 @@ def _settings(config: dict[str, Any]) -> tuple[TokenizerConfig, ModelConfig]:
     integer_fields = ("vocab_size", "layers", "embedding_dim", "units", "max_len")
     if any(type(model.get(name)) is not int for name in integer_fields):
         raise ValueError("model sizes must be integers")
-    if not isinstance(model.get("bidirectional"), bool) or not isinstance(model.get("dropout"), (int, float)):
+    if (
+        not isinstance(model.get("bidirectional"), bool)
+        or not isinstance(model.get("dropout"), (int, float))
+        or not isinstance(model.get("tie_embeddings", False), bool)
+    ):
         raise ValueError("model settings have the wrong types")
     tokenizer_config = TokenizerConfig(
         kind=TokenizerKind(tokenizer.get("kind")), filters=tokenizer["filters"], lower=tokenizer["lower"]
@@ -153,6 +157,7 @@ def _settings(config: dict[str, Any]) -> tuple[TokenizerConfig, ModelConfig]:
         units=model["units"],
         dropout=float(model["dropout"]),
         max_len=model["max_len"],
+        tie_embeddings=model.get("tie_embeddings", False),
     )
     return tokenizer_config, model_config
 

@@ -10,7 +10,11 @@ import pytest
 from rnngen.config import CellKind, ModelConfig
 from rnngen.engine import NumpyLanguageModel
 
-CASES = list(itertools.product(CellKind, (1, 2), (False, True)))
+# (cell, layers, bidirectional, tied embeddings)
+CASES = [(*case, False) for case in itertools.product(CellKind, (1, 2), (False, True))] + [
+    (CellKind.lstm, 1, False, True),
+    (CellKind.gru, 2, True, True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,18 +33,20 @@ def random_contexts(rng: np.random.Generator, vocab_size: int, count: int, width
 
 
 @pytest.mark.parametrize(
-    ("cell", "layers", "bidirectional"), CASES, ids=lambda value: str(getattr(value, "value", value))
+    ("cell", "layers", "bidirectional", "tied"), CASES, ids=lambda value: str(getattr(value, "value", value))
 )
-def test_engine_matches_keras(keras_model_module, cell: CellKind, layers: int, bidirectional: bool) -> None:  # type: ignore[no-untyped-def]
+def test_engine_matches_keras(keras_model_module, cell: CellKind, layers: int, bidirectional: bool, tied: bool) -> None:  # type: ignore[no-untyped-def]
+    units = 5
     config = ModelConfig(
         vocab_size=23,
         max_len=8,
         cell=cell,
         layers=layers,
         bidirectional=bidirectional,
-        embedding_dim=6,
-        units=5,
+        embedding_dim=units * (2 if bidirectional else 1) if tied else 6,
+        units=units,
         dropout=0.25,
+        tie_embeddings=tied,
     )
     keras_model_module.keras.utils.set_random_seed(7)
     model = keras_model_module.build_model(config)

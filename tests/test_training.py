@@ -23,13 +23,21 @@ def corpus(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-way", "bidirectional"])
-def test_saved_keras_model_and_npz_weights_agree(corpus: Path, tmp_path: Path, bidirectional: bool) -> None:
+@pytest.mark.parametrize(
+    ("bidirectional", "tied"), [(False, False), (True, False), (False, True)], ids=["one-way", "bidirectional", "tied"]
+)
+def test_saved_keras_model_and_npz_weights_agree(corpus: Path, tmp_path: Path, bidirectional: bool, tied: bool) -> None:
     from rnngen.keras_backend import import_keras
 
     keras = import_keras()
     architecture = ArchitectureConfig(
-        cell=CellKind.gru, layers=2, bidirectional=bidirectional, embedding_dim=8, units=6, dropout=0.1
+        cell=CellKind.gru,
+        layers=2,
+        bidirectional=bidirectional,
+        embedding_dim=6 if tied else 8,
+        units=6,
+        dropout=0.1,
+        tie_embeddings=tied,
     )
     train_corpus(corpus, tmp_path / "model", architecture=architecture, training=TrainingConfig(epochs=2))
     stored = read_model_folder(tmp_path / "model")
@@ -61,6 +69,7 @@ def test_options_reach_the_saved_model(corpus: Path, tmp_path: Path) -> None:
         "embedding_dim": 5,
         "units": 7,
         "dropout": 0.0,
+        "tie_embeddings": False,
     }
     assert config["training"]["batch_size"] == 4 and config["training"]["seed"] == 5
     assert result.epochs_run == 3 and len(config["history"]["loss"]) == 3
