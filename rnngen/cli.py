@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Annotated, Optional, ParamSpec, TypeVar
 import typer
 
 from rnngen.config import (
-    DEFAULT_WORDS_TO_GENERATE,
     KERAS_FILTERS,
     ArchitectureConfig,
     CellKind,
+    GenerationConfig,
     TokenizerConfig,
     TrainingConfig,
 )
 from rnngen.errors import RnngenError, UsageError
 
 if TYPE_CHECKING:
-    from rnngen.generation import TextGenerator
+    from rnngen.store import StoredModel
 
 EXIT_INTERRUPTED = 130
 
@@ -42,6 +42,9 @@ app = typer.Typer(
 _ARCHITECTURE = ArchitectureConfig()
 _TRAINING = TrainingConfig()
 _TOKENIZER = TokenizerConfig()
+_GENERATION = GenerationConfig()
+# Prompts read from stdin and continued together; larger batches amortise the per-step overhead.
+PROMPTS_PER_BATCH = 256
 
 
 def _error(message: str) -> None:
@@ -79,6 +82,12 @@ def _reports_errors(command: Callable[Parameters, Result]) -> Callable[Parameter
             raise typer.Exit(1) from None
 
     return reporting
+
+
+ModelOption = Annotated[
+    Optional[Path], typer.Option("--model", "-m", help="Model folder [default: newest under ./models].")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
 
 def _default_output(corpus: str) -> Path:
@@ -191,11 +200,11 @@ def train(
     print(result.folder)
 
 
-def _load_generator(model: Path | None) -> TextGenerator:
-    from rnngen.generation import TextGenerator
-    from rnngen.store import latest_model_folder
+def _read_model(model: Path | None) -> StoredModel:
+    """The model folder given with -m, or else the newest one under ./models."""
+    from rnngen.store import latest_model_folder, read_model_folder
 
-    return TextGenerator.from_folder(model if model is not None else latest_model_folder())
+    return read_model_folder(model if model is not None else latest_model_folder())
 
 
 @app.command()
@@ -204,29 +213,78 @@ def generate(
     prompt: Annotated[
         str, typer.Argument(metavar="PROMPT", help="Words to continue; '-' reads one prompt per line from stdin.")
     ],
-    model: Annotated[
-        Optional[Path], typer.Option("--model", "-m", help="Model folder [default: newest under ./models].")
-    ] = None,
-    words: Annotated[int, typer.Option("--words", "-n", min=0, help="Words to add.")] = DEFAULT_WORDS_TO_GENERATE,
+    model: ModelOption = None,
+    words: Annotated[int, typer.Option("--words", "-n", min=0, help="Words to add.")] = _GENERATION.words,
+    temperature: Annotated[
+        Optional[float], typer.Option(min=0.0, help="Sample; below 1 sharper, above 1 more varied (0: argmax).")
+    ] = _GENERATION.temperature,
+    top_k: Annotated[
+        Optional[int], typer.Option(min=1, help="Sample among the K most likely words.")
+    ] = _GENERATION.top_k,
+    top_p: Annotated[
+        Optional[float], typer.Option(min=0.0, max=1.0, help="Sample among the most likely words totalling P.")
+    ] = _GENERATION.top_p,
+    beam: Annotated[int, typer.Option(min=1, help="Beam search over N whole continuations.")] = _GENERATION.beam,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for sampling: same seed, same text.")] = _GENERATION.seed,
     stop_at_eol: Annotated[
         bool, typer.Option("--stop-at-eol", help="Stop early where the model ends the line.")
-    ] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = False,
+    ] = _GENERATION.stop_at_eol,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = _GENERATION.strict,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per prompt.")] = False,
 ) -> None:
-    """Continue PROMPT word by word with the most likely next word."""
-    generator = _load_generator(model)
-    prompts = (line.rstrip("\n") for line in sys.stdin) if prompt == "-" else iter([prompt])
-    for text in prompts:
-        result = generator.generate(text, words, strict=strict, stop_at_eol=stop_at_eol)
-        if result.unknown_words:
-            _warn(f"unknown words skipped: {' '.join(result.unknown_words)}")
-        print(result.text, flush=True)
+    """Continue PROMPT word by word (the most likely word, unless sampling or beam options are given)."""
+    try:
+        settings = GenerationConfig(
+            words=words,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            beam=beam,
+            seed=seed,
+            stop_at_eol=stop_at_eol,
+            strict=strict,
+        )
+    except ValueError as error:
+        raise UsageError("--" + str(error).replace("_", "-", 1)) from None
+    from rnngen.generation import TextGenerator
+
+    generator = TextGenerator(_read_model(model))
+    if prompt == "-":
+        from rnngen.prompts import prompt_batches
+
+        batches = prompt_batches(sys.stdin.buffer, PROMPTS_PER_BATCH)
+    else:
+        batches = iter([[prompt]])
+    index = 0
+    for batch in batches:
+        for result in generator.generate_batch(batch, settings, first_index=index):
+            if result.unknown_words:
+                _warn(f"unknown words skipped: {' '.join(result.unknown_words)}")
+            print(json.dumps(result.to_json(), ensure_ascii=False) if as_json else result.text)
+        index += len(batch)
+        sys.stdout.flush()
 
 
-ModelOption = Annotated[
-    Optional[Path], typer.Option("--model", "-m", help="Model folder [default: newest under ./models].")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+@app.command("next")
+@_reports_errors
+def next_words(
+    prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="Words so far.")],
+    model: ModelOption = None,
+    count: Annotated[int, typer.Option("-k", "--count", min=1, help="How many words to list.")] = 5,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List the K most likely next words after PROMPT with their probabilities."""
+    from rnngen.generation import TextGenerator
+
+    words, unknown = TextGenerator(_read_model(model)).next_words(prompt, count, strict=strict)
+    if unknown:
+        _warn(f"unknown words skipped: {' '.join(unknown)}")
+    if as_json:
+        print(json.dumps([{"word": word.word, "probability": word.probability} for word in words], ensure_ascii=False))
+        return
+    for word in words:
+        print(f"{word.probability:.4f}\t{word.word}")
 
 
 @app.command()
@@ -238,10 +296,8 @@ def evaluate(
 ) -> None:
     """Score a model on FILE: perplexity, top-1/top-5 accuracy, unknown words, bits per character."""
     from rnngen.evaluation import evaluate_file
-    from rnngen.store import latest_model_folder, read_model_folder
 
-    stored = read_model_folder(model if model is not None else latest_model_folder())
-    result = evaluate_file(stored, file)
+    result = evaluate_file(_read_model(model), file)
     if as_json:
         print(json.dumps(result.to_json()))
         return
@@ -254,9 +310,8 @@ def evaluate(
 def info(model: ModelOption = None, as_json: JsonOption = False) -> None:
     """Show the model card: vocabulary, network, corpus, training and scores."""
     from rnngen.card import model_card
-    from rnngen.store import latest_model_folder, read_model_folder
 
-    card = model_card(read_model_folder(model if model is not None else latest_model_folder()))
+    card = model_card(_read_model(model))
     if as_json:
         print(json.dumps(card, ensure_ascii=False))
         return

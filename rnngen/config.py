@@ -153,7 +153,39 @@ class TrainingConfig:
             raise ValueError("clip_norm must be positive")
 
 
-DEFAULT_WORDS_TO_GENERATE = 10
+@dataclass(frozen=True)
+class GenerationConfig:
+    """How continuations are chosen. With no temperature, top-k or top-p, the most likely word wins."""
+
+    words: int = 10
+    temperature: float | None = None  # 0 is the same as argmax
+    top_k: int | None = None
+    top_p: float | None = None
+    beam: int = 1
+    seed: int | None = None  # None: a fresh random seed for each run
+    stop_at_eol: bool = False
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.words < 0:
+            raise ValueError("words must be at least 0")
+        if self.temperature is not None and self.temperature < 0:
+            raise ValueError("temperature must be at least 0")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise ValueError("top_p must be in (0, 1]")
+        if self.beam < 1:
+            raise ValueError("beam must be at least 1")
+        if self.beam > 1 and self.samples:
+            raise ValueError("beam searches for the most likely text; it cannot be combined with sampling options")
+
+    @property
+    def samples(self) -> bool:
+        """Whether words are drawn at random rather than taken as the most likely."""
+        return bool(self.temperature) or self.top_k is not None or self.top_p is not None
+
+
 
 
 def to_json_dict(settings: Any) -> dict[str, Any]:

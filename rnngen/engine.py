@@ -137,34 +137,62 @@ def expected_weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-class Context:
-    """The model's reading of one growing text: feed ids, ask for the next-word distribution."""
+class Readings:
+    """The model's reading of a batch of growing texts: feed ids, ask for next-word distributions.
 
-    def __init__(self, engine: NumpyLanguageModel) -> None:
-        self._engine = engine
-        self._ids: list[int] = []
-        self._states: list[State] | None = None
-        self._top_output: np.ndarray | None = None  # (1, width) output of the last layer
+    A one-directional model keeps each row's recurrent state, so every new word costs one step of
+    the cells, with all rows stepped together. A bidirectional model's backward reading changes with
+    every new word, so each row is read again in full, over the window it was trained with.
+    """
 
-    def feed(self, ids: Sequence[int]) -> None:
-        """Read more words; padding ids are skipped, as the masked Keras model skips them."""
-        real_ids = [word_id for word_id in ids if word_id != 0]
-        self._ids.extend(real_ids)
-        if self._engine.config.bidirectional or not real_ids:
+    def __init__(self, engine: NumpyLanguageModel, batch: int) -> None:
+        self.engine = engine
+        self.ids: list[list[int]] = [[] for _ in range(batch)]
+        self.states: list[State] = [layer.forward.initial_state(batch) for layer in engine.layers]
+        self.top_output = np.zeros((batch, engine.output_width), dtype=engine.embedding.dtype)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def feed_each(self, id_lists: Sequence[Sequence[int]]) -> None:
+        """Read a different number of words into each row (a prompt each); padding is skipped."""
+        for row, ids in enumerate(id_lists):
+            real_ids = [word_id for word_id in ids if word_id != 0]
+            self.ids[row].extend(real_ids)
+            if self.engine.config.bidirectional or not real_ids:
+                continue
+            row_states = [tuple(part[row : row + 1] for part in state) for state in self.states]
+            row_states, top_output = self.engine.advance(row_states, real_ids)
+            for state, row_state in zip(self.states, row_states, strict=True):
+                for part, row_part in zip(state, row_state, strict=True):
+                    part[row] = row_part[0]
+            self.top_output[row] = top_output[0]
+
+    def feed(self, ids: np.ndarray) -> None:
+        """Read one more word into every row: ids (batch,), none of them padding."""
+        for row, word_id in enumerate(ids.tolist()):
+            self.ids[row].append(word_id)
+        if self.engine.config.bidirectional:
             return
-        self._states, self._top_output = self._engine.advance(self._states, real_ids)
+        self.states, self.top_output = self.engine.step(self.states, ids)
 
     def probabilities(self) -> np.ndarray:
-        """P(next word) over the vocabulary (vocab_size,), padding included (as in the model)."""
-        engine = self._engine
+        """P(next word) for every row (batch, vocab_size), padding included (as in the model)."""
+        engine = self.engine
         if engine.config.bidirectional:
-            # A backward reading changes with every new word, so it is read again in full, over the
-            # window of context the model was trained with.
-            window = self._ids[-engine.config.context_len :]
-            return engine.probabilities_of_contexts([window])[0]
-        if self._top_output is None:
-            return engine.output_distribution(np.zeros((1, engine.output_width), dtype=np.float32))[0]
-        return engine.output_distribution(self._top_output)[0]
+            windows = [ids[-engine.config.context_len :] for ids in self.ids]
+            return engine.probabilities_of_contexts(windows)
+        return engine.output_distribution(self.top_output)
+
+    def select(self, rows: Sequence[int]) -> Readings:
+        """A new batch made of these rows (repeats allowed), as beam search needs."""
+        chosen = np.asarray(rows, dtype=np.int64)
+        selected = Readings.__new__(Readings)
+        selected.engine = self.engine
+        selected.ids = [list(self.ids[row]) for row in chosen.tolist()]
+        selected.states = [tuple(part[chosen] for part in state) for state in self.states]
+        selected.top_output = self.top_output[chosen]
+        return selected
 
 
 class NumpyLanguageModel:
@@ -194,12 +222,22 @@ class NumpyLanguageModel:
     def output_width(self) -> int:
         return self.output_kernel.shape[0]
 
-    def new_context(self) -> Context:
-        return Context(self)
+    def new_readings(self, batch: int) -> Readings:
+        return Readings(self, batch)
 
     def output_distribution(self, top_output: np.ndarray) -> np.ndarray:
         """Dense softmax: (batch, width) -> (batch, vocab_size) probabilities."""
         return softmax((top_output @ self.output_kernel + self.output_bias).astype(np.float64))
+
+    def step(self, states: list[State], ids: np.ndarray) -> tuple[list[State], np.ndarray]:
+        """One word for each row of a one-directional stack: ids (batch,) -> new states, top output."""
+        hidden = self.embedding[ids]  # (batch, embedding_dim)
+        new_states = []
+        for layer, state in zip(self.layers, states, strict=True):
+            new_state = layer.forward.step(layer.forward.project_inputs(hidden), state)
+            new_states.append(new_state)
+            hidden = new_state[0]
+        return new_states, hidden
 
     def advance(self, states: list[State] | None, ids: Sequence[int]) -> tuple[list[State], np.ndarray]:
         """Read ids (no padding) through a one-directional stack from the given states."""

@@ -25,3 +25,7 @@ class ModelFolderError(RnngenError):
 
 class UnknownWordsError(RnngenError):
     """The prompt has words outside the vocabulary and the caller asked for strictness."""
+
+
+class InputError(RnngenError):
+    """Text given to a command (prompts on standard input, say) cannot be read."""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnngen.engine import NumpyLanguageModel
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from rnngen.config import GenerationConfig
+from rnngen.engine import NumpyLanguageModel, Readings
 from rnngen.errors import ModelFolderError, UnknownWordsError
-from rnngen.sampling import choose_argmax
+from rnngen.sampling import allowed_probabilities, choose
 from rnngen.store import StoredModel, read_model_folder
 from rnngen.text import make_tokenizer, normalize_text
+from rnngen.vocab import Encoded
 
 
 @dataclass(frozen=True)
@@ -18,9 +24,39 @@ class Generation:
 
     prompt: str
     words: list[str]
-    probabilities: list[float]
+    probabilities: list[float]  # the model's probability of each generated word, before any shaping
     unknown_words: list[str]
     text: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "prompt": self.prompt,
+            "text": self.text,
+            "words": self.words,
+            "unknown_words": self.unknown_words,
+            "probabilities": self.probabilities,
+        }
+
+
+# Below this many rows stepped together, one BLAS thread is faster: handing a small matrix-vector
+# product to a second thread costs more than it saves (about 2x per word on two cores).
+ROWS_FOR_THREADS = 32
+
+
+@dataclass(frozen=True)
+class NextWord:
+    word: str
+    probability: float
+
+
+@dataclass
+class _Draft:
+    """A continuation being built."""
+
+    ids: list[int] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)
+    log_probability: float = 0.0
+    finished: bool = False
 
 
 class TextGenerator:
@@ -39,34 +75,138 @@ class TextGenerator:
     def from_folder(cls, folder: Path) -> TextGenerator:
         return cls(read_model_folder(folder))
 
-    def generate(self, prompt: str, words: int, strict: bool = False, stop_at_eol: bool = False) -> Generation:
-        """The prompt followed by up to ``words`` words, each the most likely after all before it.
-
-        Unknown prompt words are reported (or refused when ``strict``); a model trained with an
-        unknown-word id reads them as that, others skip them. The printed text keeps the prompt
-        exactly as the user wrote it. The end of a line is never printed: with ``stop_at_eol``
-        generation stops there, otherwise the most likely word is taken instead.
-        """
-        prompt = normalize_text(prompt).strip()
+    def _encode(self, prompt: str, strict: bool) -> Encoded:
         encoded = self.vocabulary.encode(self.tokenizer.split(prompt))
         if strict and encoded.unknown_words:
             raise UnknownWordsError(f"unknown words in the prompt: {' '.join(encoded.unknown_words)}")
-        context = self.engine.new_context()
+        return encoded
+
+    def _read_prompts(self, encoded: Sequence[Encoded]) -> Readings:
+        readings = self.engine.new_readings(len(encoded))
         # Every training line starts after an end-of-line id, so a prompt does too.
-        context.feed([self.vocabulary.end_of_line_id, *encoded.ids])
-        banned = [self.vocabulary.unknown_id] if self.vocabulary.unknown_id is not None else []
-        if not stop_at_eol:
+        readings.feed_each([[self.vocabulary.end_of_line_id, *prompt.ids] for prompt in encoded])
+        return readings
+
+    def _banned(self, settings: GenerationConfig) -> list[int]:
+        banned = [] if self.vocabulary.unknown_id is None else [self.vocabulary.unknown_id]
+        if not settings.stop_at_eol:
             banned.append(self.vocabulary.end_of_line_id)
-        chosen_words: list[str] = []
-        chosen_probabilities: list[float] = []
-        for _ in range(words):
-            probabilities = context.probabilities()
-            word_id = choose_argmax(probabilities, banned)
-            if word_id == self.vocabulary.end_of_line_id:
+        return banned
+
+    def generate(self, prompt: str, settings: GenerationConfig | None = None, index: int = 0) -> Generation:
+        """Continue one prompt; see ``generate_batch``."""
+        return self.generate_batch([prompt], settings, first_index=index)[0]
+
+    def generate_batch(
+        self, prompts: Sequence[str], settings: GenerationConfig | None = None, first_index: int = 0
+    ) -> list[Generation]:
+        """Continue several prompts at once, each by up to ``settings.words`` words.
+
+        Unknown prompt words are reported (or refused when ``strict``); a model trained with an
+        unknown-word id reads them as that, others skip them. The printed text keeps the prompt as
+        the user wrote it. The end of a line is never printed: with ``stop_at_eol`` a continuation
+        stops there, otherwise the best other word is taken. Sampling draws from a generator seeded
+        with (seed, prompt index), so a prompt's text does not depend on the batch it came in.
+        """
+        settings = settings or GenerationConfig()
+        texts = [normalize_text(prompt).strip() for prompt in prompts]
+        encoded = [self._encode(text, settings.strict) for text in texts]
+        rows = settings.beam if settings.beam > 1 else len(prompts)
+        with threadpool_limits(limits=1 if rows < ROWS_FOR_THREADS else None):
+            if settings.beam > 1:
+                drafts = [self._beam_search(prompt, settings) for prompt in encoded]
+            else:
+                drafts = self._step_all(encoded, settings, first_index)
+        generations = []
+        for text, prompt, draft in zip(texts, encoded, drafts, strict=True):
+            words = [self.vocabulary.word_of(word_id) for word_id in draft.ids]
+            continuation = self.tokenizer.join(words)
+            joined = " ".join(part for part in (text, continuation) if part)
+            generations.append(Generation(text, words, draft.probabilities, prompt.unknown_words, joined))
+        return generations
+
+    def _step_all(self, encoded: Sequence[Encoded], settings: GenerationConfig, first_index: int) -> list[_Draft]:
+        """Argmax or sampling, all prompts stepped together."""
+        readings = self._read_prompts(encoded)
+        seed = settings.seed if settings.seed is not None else int(np.random.default_rng().integers(2**63))
+        generators = [np.random.default_rng([seed, first_index + row]) for row in range(len(encoded))]
+        banned = self._banned(settings)
+        drafts = [_Draft() for _ in encoded]
+        end_of_line = self.vocabulary.end_of_line_id
+        for _ in range(settings.words):
+            probabilities = readings.probabilities()
+            chosen = choose(probabilities, settings, generators, banned)
+            for row, draft in enumerate(drafts):
+                if draft.finished:
+                    continue
+                word_id = int(chosen[row])
+                if word_id == end_of_line:
+                    draft.finished = True
+                    continue
+                draft.ids.append(word_id)
+                draft.probabilities.append(float(probabilities[row, word_id]))
+            if all(draft.finished for draft in drafts):
                 break
-            chosen_words.append(self.vocabulary.word_of(word_id))
-            chosen_probabilities.append(float(probabilities[word_id]))
-            context.feed([word_id])
-        continuation = self.tokenizer.join(chosen_words)
-        text = " ".join(part for part in (prompt, continuation) if part)
-        return Generation(prompt, chosen_words, chosen_probabilities, encoded.unknown_words, text)
+            readings.feed(chosen)
+        return drafts
+
+    def _beam_search(self, prompt: Encoded, settings: GenerationConfig) -> _Draft:
+        """The continuation with the highest mean log-probability per word among ``beam`` kept at each step.
+
+        A continuation that reaches the end of the line (with ``stop_at_eol``) is set aside as
+        finished; the rest go on until ``words`` words.
+        """
+        readings = self._read_prompts([prompt])
+        drafts = [_Draft()]
+        finished: list[_Draft] = []
+        banned = self._banned(settings)
+        end_of_line = self.vocabulary.end_of_line_id
+        for _ in range(settings.words):
+            probabilities = readings.probabilities()  # (live drafts, vocab)
+            with np.errstate(divide="ignore"):
+                log_probabilities = np.log(allowed_probabilities(probabilities, banned))
+            totals = np.array([draft.log_probability for draft in drafts])[:, None] + log_probabilities
+            flat = totals.ravel()
+            width = min(settings.beam, int(np.isfinite(flat).sum()))
+            best = np.argpartition(-flat, width - 1)[:width]
+            best = best[np.argsort(-flat[best], kind="stable")]
+            rows, ids = np.divmod(best, totals.shape[1])
+            next_drafts, next_rows = [], []
+            for row, word_id in zip(rows.tolist(), ids.tolist(), strict=True):
+                parent = drafts[row]
+                draft = _Draft(
+                    ids=[*parent.ids, word_id],
+                    probabilities=[*parent.probabilities, float(probabilities[row, word_id])],
+                    log_probability=float(totals[row, word_id]),
+                )
+                if word_id == end_of_line:
+                    draft.ids.pop()
+                    draft.probabilities.pop()
+                    draft.finished = True
+                    finished.append(draft)
+                else:
+                    next_drafts.append(draft)
+                    next_rows.append(row)
+            if not next_drafts:
+                break
+            readings = readings.select(next_rows)
+            readings.feed(np.array([draft.ids[-1] for draft in next_drafts]))
+            drafts = next_drafts
+        # Mean over the tokens scored: the words, and the end of the line for a finished one.
+        return max(
+            finished + drafts,
+            key=lambda draft: draft.log_probability / max(len(draft.probabilities) + int(draft.finished), 1),
+        )
+
+    def next_words(self, prompt: str, count: int, strict: bool = False) -> tuple[list[NextWord], list[str]]:
+        """The ``count`` most likely next words after the prompt (the end of the line shown as <eol>),
+        and the prompt's unknown words."""
+        encoded = self._encode(normalize_text(prompt).strip(), strict)
+        with threadpool_limits(limits=1):
+            probabilities = self._read_prompts([encoded]).probabilities()[0]
+        banned = [] if self.vocabulary.unknown_id is None else [self.vocabulary.unknown_id]
+        allowed = allowed_probabilities(probabilities, banned)
+        count = min(count, int((allowed > 0).sum()))
+        best = np.argsort(-allowed, kind="stable")[:count]
+        words = [NextWord(self.vocabulary.word_of(int(word_id)), float(allowed[word_id])) for word_id in best]
+        return words, encoded.unknown_words

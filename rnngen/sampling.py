@@ -1,23 +1,69 @@
-"""Choosing the next word from the model's distribution."""
+"""Choosing the next word from the model's distribution: argmax, temperature, top-k, top-p."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from rnngen.config import GenerationConfig
 from rnngen.vocab import PADDING_ID
 
 
 def allowed_probabilities(probabilities: np.ndarray, banned_ids: Iterable[int] = ()) -> np.ndarray:
-    """The distribution with padding (and any banned ids) removed: they are never emitted."""
+    """The distribution (..., vocab) with padding and any banned ids set to zero: they are never emitted."""
     allowed = probabilities.astype(np.float64, copy=True)
-    allowed[PADDING_ID] = 0.0
+    allowed[..., PADDING_ID] = 0.0
     for banned in banned_ids:
-        allowed[banned] = 0.0
+        allowed[..., banned] = 0.0
     return allowed
 
 
 def choose_argmax(probabilities: np.ndarray, banned_ids: Iterable[int] = ()) -> int:
-    """The most likely allowed id, never padding (ties go to the lower id, as numpy's argmax)."""
+    """The most likely allowed id of one distribution (ties go to the lower id, as numpy's argmax)."""
     return int(np.argmax(allowed_probabilities(probabilities, banned_ids)))
+
+
+def shape_distribution(allowed: np.ndarray, settings: GenerationConfig) -> np.ndarray:
+    """Apply temperature, top-k and top-p to allowed probabilities (batch, vocab); rows sum to 1."""
+    shaped = allowed
+    if settings.temperature:
+        # p ** (1 / T), through logarithms so that small probabilities do not underflow first.
+        with np.errstate(divide="ignore"):
+            logits = np.log(shaped) / settings.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        shaped = np.exp(logits)
+    if settings.top_k is not None and settings.top_k < shaped.shape[1]:
+        # Everything below the k-th largest value of its row goes.
+        threshold = -np.partition(-shaped, settings.top_k - 1, axis=1)[:, settings.top_k - 1 : settings.top_k]
+        shaped = np.where(shaped >= threshold, shaped, 0.0)
+    shaped = shaped / shaped.sum(axis=1, keepdims=True)
+    if settings.top_p is not None and settings.top_p < 1.0:
+        order = np.argsort(-shaped, axis=1, kind="stable")
+        sorted_probabilities = np.take_along_axis(shaped, order, axis=1)
+        # Keep the most likely words until their total reaches top_p (the one crossing it included).
+        before = np.cumsum(sorted_probabilities, axis=1) - sorted_probabilities
+        keep_sorted = before < settings.top_p
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=1)
+        shaped = np.where(keep, shaped, 0.0)
+        shaped = shaped / shaped.sum(axis=1, keepdims=True)
+    return shaped
+
+
+def choose(
+    probabilities: np.ndarray,
+    settings: GenerationConfig,
+    generators: Sequence[np.random.Generator],
+    banned_ids: Iterable[int] = (),
+) -> np.ndarray:
+    """One id per row of probabilities (batch, vocab): the most likely, or a draw from the shaped
+    distribution with each row's own random generator (so a row's text never depends on its batch)."""
+    allowed = allowed_probabilities(probabilities, banned_ids)
+    if not settings.samples:
+        return np.argmax(allowed, axis=1)
+    shaped = shape_distribution(allowed, settings)
+    cumulative = np.cumsum(shaped, axis=1)
+    draws = np.array([generator.random() for generator in generators]) * cumulative[:, -1]
+    chosen = np.array([np.searchsorted(row, draw, side="right") for row, draw in zip(cumulative, draws, strict=True)])
+    return np.minimum(chosen, shaped.shape[1] - 1)

@@ -90,7 +90,15 @@ def test_generate_never_loads_tensorflow(seed_model: Path) -> None:
         "heavy = sorted(name for name in ('tensorflow', 'keras') if name in sys.modules)\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
-    for arguments in (["--help"], ["generate", "--help"], ["generate", "오늘", "-n", "3", "-m", str(seed_model)]):
+    for arguments in (
+        ["--help"],
+        ["generate", "--help"],
+        ["generate", "오늘", "-n", "3", "-m", str(seed_model)],
+        ["generate", "오늘", "--beam", "3", "-m", str(seed_model)],
+        ["next", "오늘", "-m", str(seed_model)],
+        ["info", "-m", str(seed_model)],
+        ["evaluate", str(seed_model / "vocabulary.json"), "-m", str(seed_model)],
+    ):
         process = subprocess.run(
             [sys.executable, "-c", probe, *arguments], capture_output=True, text=True, encoding="utf-8"
         )

@@ -59,12 +59,25 @@ def test_engine_matches_keras(keras_model_module, cell: CellKind, layers: int, b
     engine = NumpyLanguageModel(config, keras_model_module.export_weights(model, config))
     np.testing.assert_allclose(engine.probabilities_of_contexts(contexts.tolist()), expected, atol=1e-5)
 
-    # Reading word by word with the state carried gives the same distributions.
-    for row, context in zip(expected, contexts.tolist(), strict=True):
-        reader = engine.new_context()
-        for word_id in context:
-            reader.feed([word_id])
-        np.testing.assert_allclose(reader.probabilities(), row, atol=1e-5)
+    # Reading word by word with the state carried, all rows stepped together, gives the same
+    # distributions; so does reading each row's words in one go.
+    readings = engine.new_readings(len(contexts))
+    for column in contexts.T:
+        # Padding is skipped: rows still in their padding read nothing this step.
+        readings.feed_each([[word_id] for word_id in column.tolist()])
+    np.testing.assert_allclose(readings.probabilities(), expected, atol=1e-5)
+    at_once = engine.new_readings(len(contexts))
+    at_once.feed_each(contexts.tolist())
+    np.testing.assert_allclose(at_once.probabilities(), expected, atol=1e-5)
+    # Rows without padding can be stepped as one batch.
+    full = contexts[(contexts != 0).all(axis=1)]
+    if len(full):
+        stepped = engine.new_readings(len(full))
+        for column in full.T:
+            stepped.feed(column)
+        np.testing.assert_allclose(stepped.probabilities(), expected[(contexts != 0).all(axis=1)], atol=1e-5)
+        reordered = stepped.select([len(full) - 1, 0])
+        np.testing.assert_allclose(reordered.probabilities(), expected[(contexts != 0).all(axis=1)][[-1, 0]], atol=1e-5)
 
 
 def test_engine_rejects_weights_of_the_wrong_shape() -> None:
