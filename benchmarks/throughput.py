@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lines", type=int, default=2000)
     parser.add_argument("--valid-lines", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=None, help="rnngen's batch size (default: its own)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="rnngen's learning rate (default: its own)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     arguments = parser.parse_args(argv)
 
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         ]
         if arguments.batch_size is not None:
             rnngen_command += ["--batch-size", str(arguments.batch_size)]
+        if arguments.learning_rate is not None:
+            rnngen_command += ["--learning-rate", str(arguments.learning_rate)]
         rnngen_wall, rnngen_rss, _ = run_measured(rnngen_command, workspace)
         config = json.loads((workspace / "model" / "config.json").read_text(encoding="utf-8"))
         rnngen_perplexity, rnngen_valid_targets = notebook_target_perplexity(workspace / "model", valid_file)

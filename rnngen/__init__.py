@@ -2,9 +2,10 @@
 
 The Python API is what the command line itself uses::
 
-    from rnngen import train_corpus, TextGenerator
+    from rnngen import GenerationConfig, TextGenerator, train_corpus
     train_corpus("corpus.txt", Path("models/corpus"))
-    print(TextGenerator.from_folder(Path("models/corpus")).generate("오늘", 3).text)
+    generator = TextGenerator.from_folder(Path("models/corpus"))
+    print(generator.generate("오늘", GenerationConfig(words=3)).text)
 
 Names are imported on first use, so ``import rnngen`` stays light: TensorFlow loads only when
 training is asked for.
@@ -28,6 +29,9 @@ _LAZY_NAMES = {
     "TokenizerConfig": "rnngen.config",
     "TrainingConfig": "rnngen.config",
     "CellKind": "rnngen.config",
+    "GenerationConfig": "rnngen.config",
+    "evaluate_file": "rnngen.evaluation",
+    "Evaluation": "rnngen.evaluation",
 }
 
 __all__ = sorted(_LAZY_NAMES)

@@ -90,6 +90,11 @@ ModelOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
 
+def _option_error(error: ValueError) -> UsageError:
+    """A settings dataclass's complaint, naming the option: its messages start with the field name."""
+    return UsageError("--" + str(error).replace("_", "-", 1))
+
+
 def _default_output(corpus: str) -> Path:
     stem = "stdin" if corpus == "-" else Path(corpus).stem
     return Path("models") / (stem or "model")
@@ -99,7 +104,10 @@ def _default_output(corpus: str) -> Path:
 @_reports_errors
 def train(
     corpus: Annotated[
-        str, typer.Argument(metavar="CORPUS", help="Text file, one sentence per line; '-' reads standard input.")
+        str,
+        typer.Argument(
+            metavar="CORPUS", help="Text file or folder of .txt files, one sentence per line; '-' reads stdin."
+        ),
     ],
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Model folder [default: models/<corpus stem>].")
@@ -127,6 +135,9 @@ def train(
         typer.Option(min=2, help="Longest training sequence, target included [default: longest line + 2, at most 64]."),
     ] = _TRAINING.max_len,
     learning_rate: Annotated[float, typer.Option(help="Adam's step size.")] = (_TRAINING.learning_rate),
+    lr_decay: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Multiply the learning rate by F after every epoch.")
+    ] = _TRAINING.lr_decay,
     val_split: Annotated[
         Optional[float],
         typer.Option(
@@ -173,10 +184,10 @@ def train(
             max_len=max_len,
             max_vocab=max_vocab,
             min_count=min_count,
+            lr_decay=lr_decay,
         )
     except ValueError as error:
-        # The settings name their fields first ("batch_size must be ..."): show the option instead.
-        raise UsageError("--" + str(error).replace("_", "-", 1)) from None
+        raise _option_error(error) from None
     tokenizer = TokenizerConfig(filters=filters, lower=lower)
 
     from rnngen.training import train_corpus
@@ -245,7 +256,7 @@ def generate(
             strict=strict,
         )
     except ValueError as error:
-        raise UsageError("--" + str(error).replace("_", "-", 1)) from None
+        raise _option_error(error) from None
     from rnngen.generation import TextGenerator
 
     generator = TextGenerator(_read_model(model))
@@ -257,7 +268,7 @@ def generate(
         batches = iter([[prompt]])
     index = 0
     for batch in batches:
-        for result in generator.generate_batch(batch, settings, first_index=index):
+        for result in generator.generate_batch(batch, settings, first_index=index, with_probabilities=as_json):
             if result.unknown_words:
                 _warn(f"unknown words skipped: {' '.join(result.unknown_words)}")
             print(json.dumps(result.to_json(), ensure_ascii=False) if as_json else result.text)

@@ -34,9 +34,15 @@ def sigmoid(values: np.ndarray) -> np.ndarray:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in the logits' precision but summed in float64.
+
+    float32 exponentials are four times faster than float64 ones over a 10,000-word vocabulary and
+    accurate to about 1e-7 relative, well inside the 1e-5 the engine promises.
+    """
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+    totals = exponentials.sum(axis=-1, keepdims=True, dtype=np.float64)
+    return exponentials / totals.astype(exponentials.dtype)
 
 
 @dataclass(frozen=True)
@@ -155,18 +161,28 @@ class Readings:
         return len(self.ids)
 
     def feed_each(self, id_lists: Sequence[Sequence[int]]) -> None:
-        """Read a different number of words into each row (a prompt each); padding is skipped."""
+        """Read a different number of words into each row (a prompt each); padding is skipped.
+
+        Rows given the same number of words are read together, as one batch.
+        """
+        by_length: dict[int, list[int]] = {}
         for row, ids in enumerate(id_lists):
             real_ids = [word_id for word_id in ids if word_id != 0]
             self.ids[row].extend(real_ids)
-            if self.engine.config.bidirectional or not real_ids:
+            by_length.setdefault(len(real_ids), []).append(row)
+        if self.engine.config.bidirectional:
+            return
+        for length, rows in by_length.items():
+            if length == 0:
                 continue
-            row_states = [tuple(part[row : row + 1] for part in state) for state in self.states]
-            row_states, top_output = self.engine.advance(row_states, real_ids)
+            chosen = np.asarray(rows, dtype=np.int64)
+            new_ids = np.array([self.ids[row][-length:] for row in rows], dtype=np.int64)  # (rows, length)
+            row_states = [tuple(part[chosen] for part in state) for state in self.states]
+            row_states, top_output = self.engine.advance(row_states, new_ids)
             for state, row_state in zip(self.states, row_states, strict=True):
                 for part, row_part in zip(state, row_state, strict=True):
-                    part[row] = row_part[0]
-            self.top_output[row] = top_output[0]
+                    part[chosen] = row_part
+            self.top_output[chosen] = top_output
 
     def feed(self, ids: np.ndarray) -> None:
         """Read one more word into every row: ids (batch,), none of them padding."""
@@ -176,13 +192,17 @@ class Readings:
             return
         self.states, self.top_output = self.engine.step(self.states, ids)
 
-    def probabilities(self) -> np.ndarray:
-        """P(next word) for every row (batch, vocab_size), padding included (as in the model)."""
+    def logits(self) -> np.ndarray:
+        """The output layer before its softmax, for every row (batch, vocab_size)."""
         engine = self.engine
         if engine.config.bidirectional:
             windows = [ids[-engine.config.context_len :] for ids in self.ids]
-            return engine.probabilities_of_contexts(windows)
-        return engine.output_distribution(self.top_output)
+            return engine.output_logits(engine.top_outputs(windows))
+        return engine.output_logits(self.top_output)
+
+    def probabilities(self) -> np.ndarray:
+        """P(next word) for every row (batch, vocab_size), padding included (as in the model)."""
+        return softmax(self.logits())
 
     def select(self, rows: Sequence[int]) -> Readings:
         """A new batch made of these rows (repeats allowed), as beam search needs."""
@@ -225,9 +245,15 @@ class NumpyLanguageModel:
     def new_readings(self, batch: int) -> Readings:
         return Readings(self, batch)
 
+    def output_logits(self, top_output: np.ndarray) -> np.ndarray:
+        """Dense: (batch, width) -> (batch, vocab_size) logits (a new array the caller may change)."""
+        logits = top_output @ self.output_kernel
+        logits += self.output_bias  # in place: one pass fewer over a (batch, vocabulary) array
+        return logits
+
     def output_distribution(self, top_output: np.ndarray) -> np.ndarray:
         """Dense softmax: (batch, width) -> (batch, vocab_size) probabilities."""
-        return softmax((top_output @ self.output_kernel + self.output_bias).astype(np.float64))
+        return softmax(self.output_logits(top_output))
 
     def step(self, states: list[State], ids: np.ndarray) -> tuple[list[State], np.ndarray]:
         """One word for each row of a one-directional stack: ids (batch,) -> new states, top output."""
@@ -239,9 +265,13 @@ class NumpyLanguageModel:
             hidden = new_state[0]
         return new_states, hidden
 
-    def advance(self, states: list[State] | None, ids: Sequence[int]) -> tuple[list[State], np.ndarray]:
-        """Read ids (no padding) through a one-directional stack from the given states."""
-        inputs = self.embedding[np.asarray(ids)][None]  # (1, time, embedding_dim)
+    def advance(self, states: list[State] | None, ids: Sequence[int] | np.ndarray) -> tuple[list[State], np.ndarray]:
+        """Read ids (no padding) through a one-directional stack from the given states.
+
+        ``ids`` is one row (time,) or a batch of rows of equal length (batch, time).
+        """
+        ids = np.asarray(ids)
+        inputs = self.embedding[ids if ids.ndim == 2 else ids[None]]  # (batch, time, embedding_dim)
         new_states: list[State] = []
         for layer_index, layer in enumerate(self.layers):
             state = None if states is None else states[layer_index]

@@ -14,9 +14,9 @@ def write_training_curve(history: Mapping[str, Sequence[float]], path: Path) -> 
     matplotlib.use("Agg")  # files only: no display is needed or wanted
     from matplotlib import pyplot
 
-    epochs = range(1, len(history["loss"]) + 1)
+    epochs = range(1, len(history["cross_entropy"]) + 1)
     figure, (loss_axes, perplexity_axes) = pyplot.subplots(1, 2, figsize=(10, 4), dpi=100)
-    for name, label in (("loss", "training"), ("val_loss", "validation")):
+    for name, label in (("cross_entropy", "training"), ("val_cross_entropy", "validation")):
         if name not in history:
             continue
         losses = list(history[name])
@@ -24,7 +24,7 @@ def write_training_curve(history: Mapping[str, Sequence[float]], path: Path) -> 
         perplexity_axes.plot(
             epochs, [math.exp(min(loss, 50.0)) for loss in losses], marker="o", markersize=3, label=label
         )
-    loss_axes.set(title="cross-entropy loss", xlabel="epoch", ylabel="loss (nats per word)")
+    loss_axes.set(title="cross-entropy per token", xlabel="epoch", ylabel="nats per token")
     perplexity_axes.set(title="perplexity", xlabel="epoch", ylabel="perplexity", yscale="log")
     for axes in (loss_axes, perplexity_axes):
         axes.grid(True, alpha=0.3)

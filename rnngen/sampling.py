@@ -12,7 +12,7 @@ from rnngen.vocab import PADDING_ID
 
 def allowed_probabilities(probabilities: np.ndarray, banned_ids: Iterable[int] = ()) -> np.ndarray:
     """The distribution (..., vocab) with padding and any banned ids set to zero: they are never emitted."""
-    allowed = probabilities.astype(np.float64, copy=True)
+    allowed = probabilities.copy()
     allowed[..., PADDING_ID] = 0.0
     for banned in banned_ids:
         allowed[..., banned] = 0.0
@@ -24,9 +24,21 @@ def choose_argmax(probabilities: np.ndarray, banned_ids: Iterable[int] = ()) -> 
     return int(np.argmax(allowed_probabilities(probabilities, banned_ids)))
 
 
+def choose_argmax_rows(scores: np.ndarray, banned_ids: Iterable[int] = (), overwrite: bool = False) -> np.ndarray:
+    """The best allowed id of each row of scores (batch, vocab): probabilities or logits alike.
+
+    With ``overwrite`` the banned columns of ``scores`` itself are overwritten, sparing a copy.
+    """
+    allowed = scores if overwrite else scores.copy()
+    allowed[:, PADDING_ID] = -np.inf
+    for banned in banned_ids:
+        allowed[:, banned] = -np.inf
+    return np.argmax(allowed, axis=1)
+
+
 def shape_distribution(allowed: np.ndarray, settings: GenerationConfig) -> np.ndarray:
     """Apply temperature, top-k and top-p to allowed probabilities (batch, vocab); rows sum to 1."""
-    shaped = allowed
+    shaped = allowed.astype(np.float64)
     if settings.temperature:
         # p ** (1 / T), through logarithms so that small probabilities do not underflow first.
         with np.errstate(divide="ignore"):
@@ -59,9 +71,9 @@ def choose(
 ) -> np.ndarray:
     """One id per row of probabilities (batch, vocab): the most likely, or a draw from the shaped
     distribution with each row's own random generator (so a row's text never depends on its batch)."""
-    allowed = allowed_probabilities(probabilities, banned_ids)
     if not settings.samples:
-        return np.argmax(allowed, axis=1)
+        return choose_argmax_rows(probabilities, banned_ids)
+    allowed = allowed_probabilities(probabilities, banned_ids)
     shaped = shape_distribution(allowed, settings)
     cumulative = np.cumsum(shaped, axis=1)
     draws = np.array([generator.random() for generator in generators]) * cumulative[:, -1]

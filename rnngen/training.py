@@ -94,10 +94,7 @@ class _ReporterCallback(keras.callbacks.Callback):  # type: ignore[name-defined]
         self.epoch_started = time.monotonic()
 
     def _with_rates(self, logs: dict[str, Any] | None, steps_done: int) -> dict[str, float]:
-        values = _floats(logs)
-        for name in ("loss", "val_loss"):
-            if name in values:
-                values[name.replace("loss", "perplexity")] = float(np.exp(min(values[name], 50.0)))
+        values = with_perplexities(_floats(logs))
         elapsed = time.monotonic() - self.epoch_started
         if elapsed > 0:
             # Batches hold similar numbers of targets on average, so the share of steps done is a
@@ -117,6 +114,20 @@ class _ReporterCallback(keras.callbacks.Callback):  # type: ignore[name-defined]
 
 def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
     return {name: float(value) for name, value in (logs or {}).items()}
+
+
+# Perplexity comes from the per-token cross-entropy metric (see _TokenCrossEntropy), not from Keras's
+# loss, whose epoch figure is an average of batch means.
+PERPLEXITY_OF = {"cross_entropy": "perplexity", "val_cross_entropy": "val_perplexity"}
+
+
+def with_perplexities(values: dict[str, float]) -> dict[str, float]:
+    """The values plus exp(mean cross-entropy per token) for training and validation, where present."""
+    extended = dict(values)
+    for source, name in PERPLEXITY_OF.items():
+        if source in values:
+            extended[name] = float(np.exp(min(values[source], 50.0)))
+    return extended
 
 
 def _resolve_max_len(stream: TokenStream, requested: int | None) -> int:
@@ -154,7 +165,7 @@ class _Batches(Protocol):
 
 @dataclass(frozen=True)
 class _DataPlan:
-    """How a model of this shape is fed: batches, the loss that fits them, and the target count."""
+    """How a model of this shape is fed: its batches, and how many targets they hold."""
 
     batches: _Batches
     targets: int
@@ -186,6 +197,39 @@ def _data_plan(
     return _DataPlan(batches, windows.targets)
 
 
+class _TokenCrossEntropy(keras.metrics.Metric):  # type: ignore[name-defined]
+    """Mean cross-entropy per predicted token over a whole epoch: total nats / total tokens.
+
+    Keras's own loss and cross-entropy metrics average per-batch means, so a batch of short lines
+    weighs as much as a batch of long ones; this sums over tokens, which makes exp(result) the
+    perplexity `rnngen evaluate` reports. Padding targets (id 0, never a real word) are left out.
+    """
+
+    def __init__(self, sparse: bool, name: str = "cross_entropy", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.sparse = sparse
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        ops = keras.ops
+        if self.sparse:  # y_true (batch, time) ids, y_pred (batch, time, vocab) logits
+            nats = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+            weights = ops.cast(ops.not_equal(y_true, 0), nats.dtype)
+        else:  # y_true (batch, vocab) one-hot rows, y_pred (batch, vocab) logits
+            nats = keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
+            weights = ops.ones_like(nats)
+        self.total.assign_add(ops.sum(nats * weights))
+        self.count.assign_add(ops.sum(weights))
+
+    def result(self) -> Any:
+        return self.total / keras.ops.maximum(self.count, 1.0)
+
+    def reset_state(self) -> None:
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+
 def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig) -> None:
     # The prefix form feeds one-hot rows to categorical cross-entropy, as the notebook does. The
     # window form predicts at every position, where one-hot rows would be (batch, time, vocabulary)
@@ -197,7 +241,7 @@ def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig) ->
     model.compile(
         loss=loss,
         optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate, global_clipnorm=training.clip_norm),
-        metrics=["accuracy"],
+        metrics=["accuracy", _TokenCrossEntropy(sparse=not model_config.bidirectional)],
     )
 
 
@@ -244,16 +288,29 @@ def train_corpus(
     model = build_model(model_config, sequence_output=not model_config.bidirectional)
     trained = logits_model(model)
     _compile(trained, model_config, training)
-    monitored = "loss" if validation_plan is None else "val_loss"
+    monitored = "cross_entropy" if validation_plan is None else "val_cross_entropy"
     callbacks: list[Any] = []
     if training.patience > 0:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor=monitored, patience=training.patience, restore_best_weights=True)
+            keras.callbacks.EarlyStopping(
+                monitor=monitored, mode="min", patience=training.patience, restore_best_weights=True
+            )
         )
     if training.reduce_lr_patience > 0:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor=monitored, factor=training.reduce_lr_factor, patience=training.reduce_lr_patience, verbose=0
+                monitor=monitored,
+                mode="min",
+                factor=training.reduce_lr_factor,
+                patience=training.reduce_lr_patience,
+                verbose=0,
+            )
+        )
+    if training.lr_decay < 1.0:
+        # Multiplies whatever rate the epoch ended with, so it composes with the plateau halving.
+        callbacks.append(
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch, rate: rate * training.lr_decay if epoch > 0 else rate, verbose=0
             )
         )
     if reporter is not None:
@@ -273,11 +330,10 @@ def train_corpus(
     epochs_run = len(history["loss"])
     # The reported metrics are those of the epoch whose weights are kept (the best one).
     best_epoch = int(np.argmin(history[monitored]))
-    metrics = {name: values[best_epoch] for name, values in history.items() if name != "learning_rate"}
+    metrics = with_perplexities(
+        {name: values[best_epoch] for name, values in history.items() if name != "learning_rate"}
+    )
     metrics["epoch"] = best_epoch + 1
-    for name in ("loss", "val_loss"):
-        if name in metrics:
-            metrics[name.replace("loss", "perplexity")] = float(np.exp(metrics[name]))
     training_seconds = time.monotonic() - started
 
     config: dict[str, Any] = {

@@ -97,3 +97,12 @@ def test_same_seed_same_weights(corpus: Path, tmp_path: Path) -> None:
     first, second = read_model_folder(tmp_path / "first"), read_model_folder(tmp_path / "second")
     for name, array in first.weights.items():
         np.testing.assert_array_equal(array, second.weights[name])
+
+
+def test_learning_rate_decays_every_epoch(corpus: Path, tmp_path: Path) -> None:
+    training = TrainingConfig(epochs=3, learning_rate=0.01, lr_decay=0.5, reduce_lr_patience=0, patience=0)
+    train_corpus(
+        corpus, tmp_path / "model", architecture=ArchitectureConfig(units=8, embedding_dim=4), training=training
+    )
+    config = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
+    assert config["history"]["learning_rate"] == pytest.approx([0.01, 0.005, 0.0025])
