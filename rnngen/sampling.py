@@ -19,11 +19,6 @@ def allowed_probabilities(probabilities: np.ndarray, banned_ids: Iterable[int] =
     return allowed
 
 
-def choose_argmax(probabilities: np.ndarray, banned_ids: Iterable[int] = ()) -> int:
-    """The most likely allowed id of one distribution (ties go to the lower id, as numpy's argmax)."""
-    return int(np.argmax(allowed_probabilities(probabilities, banned_ids)))
-
-
 def choose_argmax_rows(scores: np.ndarray, banned_ids: Iterable[int] = (), overwrite: bool = False) -> np.ndarray:
     """The best allowed id of each row of scores (batch, vocab): probabilities or logits alike.
 
