@@ -57,6 +57,21 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(handle.fileno())
 
 
+def check_destination(destination: Path) -> None:
+    """Fail now, not after hours of training, if a model folder cannot be written at ``destination``."""
+    destination = Path(destination)
+    if destination.exists() and not destination.is_dir():
+        raise ModelFolderError(f"{destination}: exists and is not a folder; choose another output")
+    parent = destination.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f".{destination.name}.probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as error:
+        raise ModelFolderError(f"{parent}: cannot write the model folder here ({error.strerror})") from None
+
+
 def write_model_folder(
     destination: Path,
     config: Mapping[str, Any],

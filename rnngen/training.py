@@ -27,7 +27,7 @@ from rnngen.keras_backend import import_keras
 from rnngen.model import build_model, export_weights, logits_model
 from rnngen.plots import write_training_curve
 from rnngen.sequences import PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
-from rnngen.store import CURVE_FILE, KERAS_FILE, write_model_folder
+from rnngen.store import CURVE_FILE, KERAS_FILE, check_destination, write_model_folder
 
 keras = import_keras()
 
@@ -262,6 +262,7 @@ def train_corpus(
     architecture = architecture or ArchitectureConfig()
     training = training or TrainingConfig()
     started = time.monotonic()
+    check_destination(destination)
 
     corpus = load_corpus(source, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
     vocabulary = corpus.vocabulary

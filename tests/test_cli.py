@@ -186,3 +186,15 @@ def test_broken_model_folders_are_reported(seed_model: Path, tmp_path: Path, dam
     broken = copy_model(seed_model, tmp_path / "broken")
     damage(broken)
     assert_clean_failure(rnngen("generate", "오늘", "-m", str(broken), cwd=tmp_path), 1, message)
+
+
+def test_an_unusable_output_is_refused_before_training(tmp_path: Path) -> None:
+    (tmp_path / "seed.txt").write_text(SEED_TEXT, encoding="utf-8")
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    result = rnngen("train", "seed.txt", "-o", "taken", "--epochs", "500", cwd=tmp_path, timeout=60)
+    assert_clean_failure(result, 1, "is not a folder")
+    assert (tmp_path / "taken").read_text(encoding="utf-8") == "a file, not a folder"
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "inner").write_text("x", encoding="utf-8")
+    result = rnngen("train", "seed.txt", "-o", "locked/inner/model", "--epochs", "500", cwd=tmp_path, timeout=60)
+    assert_clean_failure(result, 1, "cannot write the model folder here")
