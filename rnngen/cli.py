@@ -204,7 +204,7 @@ def train(
         from rnngen.progress import describe_metrics
 
         print(
-            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size}, {result.samples} samples, "
+            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size}, {result.samples:,} training targets, "
             f"{result.epochs_run} epochs, {describe_metrics(result.metrics)})",
             file=sys.stderr,
         )

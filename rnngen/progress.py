@@ -58,11 +58,13 @@ class RichTrainingReporter:
             self.progress.stop()
 
 
+# The shown loss is the cross-entropy per predicted token (of which ppl is the exponential), not
+# Keras's epoch loss, which averages batch means.
 METRIC_FORMATS = {
-    "loss": "loss {:.4f}",
+    "cross_entropy": "loss {:.4f}",
     "perplexity": "ppl {:.2f}",
     "accuracy": "acc {:.4f}",
-    "val_loss": "val_loss {:.4f}",
+    "val_cross_entropy": "val_loss {:.4f}",
     "val_perplexity": "val_ppl {:.2f}",
     "val_accuracy": "val_acc {:.4f}",
     "words_per_second": "{:,.0f} words/s",
