@@ -129,7 +129,9 @@ def train(
     epochs: Annotated[
         int, typer.Option(min=1, help="Most epochs; training stops earlier when the loss stops improving.")
     ] = _TRAINING.epochs,
-    batch_size: Annotated[int, typer.Option(min=1, help="Lines per update (fewer for long lines; prefixes if --bidirectional).")] = _TRAINING.batch_size,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Lines per update (fewer for long lines; prefixes if --bidirectional).")
+    ] = _TRAINING.batch_size,
     max_len: Annotated[
         Optional[int],
         typer.Option(min=2, help="Longest training sequence, target included [default: longest line + 2, at most 64]."),
