@@ -8,7 +8,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from rnngen.config import ModelConfig, TokenizerConfig, to_json_dict
+from rnngen.store import StoredModel, read_model_folder, write_model_folder
+from rnngen.vocab import Vocabulary
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SEED_CORPUS = REPOSITORY / "corpora" / "seed.txt"
@@ -20,6 +25,15 @@ class Completed:
     returncode: int
     stdout: str
     stderr: str
+
+
+def saved_model(
+    folder: Path, vocabulary: Vocabulary, config: ModelConfig, weights: dict[str, np.ndarray], **settings: object
+) -> StoredModel:
+    """Write a model folder with hand-made weights and the default tokenizer, and read it back."""
+    base = {"tokenizer": to_json_dict(TokenizerConfig()), "model": to_json_dict(config)}
+    write_model_folder(folder, {**base, **settings}, vocabulary, weights)
+    return read_model_folder(folder)
 
 
 def rnngen(*arguments: str, cwd: Path, stdin: str | None = None, timeout: float = 300) -> Completed:

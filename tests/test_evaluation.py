@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.config import CellKind, ModelConfig, TokenizerConfig, to_json_dict
+from rnngen.config import CellKind, ModelConfig
 from rnngen.engine import expected_weight_shapes
 from rnngen.evaluation import evaluate_text
-from rnngen.store import StoredModel, read_model_folder, write_model_folder
+from rnngen.store import StoredModel, read_model_folder
 from rnngen.vocab import Vocabulary
+
+from .conftest import SEED_TEXT, saved_model
 
 # ids: 0 padding, 1 "a", 2 "b", 3 <eol> (and 4 <unk> when the vocabulary has one)
 PROBABILITIES = {False: [0.1, 0.4, 0.2, 0.3], True: [0.1, 0.3, 0.2, 0.3, 0.1]}
@@ -34,13 +36,9 @@ def constant_model(tmp_path: Path, has_unknown: bool) -> StoredModel:
     )
     weights = {name: np.zeros(shape, dtype=np.float32) for name, shape in expected_weight_shapes(config).items()}
     weights["output.bias"] = np.log(np.array(PROBABILITIES[has_unknown], dtype=np.float32))
-    settings = {
-        "tokenizer": to_json_dict(TokenizerConfig()),
-        "model": to_json_dict(config),
-        "corpus": {"distinct_characters": DISTINCT_CHARACTERS},
-    }
-    write_model_folder(tmp_path / "model", settings, vocabulary, weights)
-    return read_model_folder(tmp_path / "model")
+    return saved_model(
+        tmp_path / "model", vocabulary, config, weights, corpus={"distinct_characters": DISTINCT_CHARACTERS}
+    )
 
 
 def test_hand_computed_scores_without_an_unknown_word(tmp_path: Path) -> None:
@@ -71,8 +69,6 @@ def test_hand_computed_scores_with_an_unknown_word(tmp_path: Path) -> None:
 def test_evaluation_follows_the_context(seed_model: Path) -> None:
     """On its own training text the seed model predicts every word after the first of a line."""
     stored = read_model_folder(seed_model)
-    from .conftest import SEED_TEXT
-
     result = evaluate_text(stored, SEED_TEXT)
     # 18 predictions; the first word of each line is a three-way guess, the rest are learnt.
     assert result.tokens == 18 and result.oov_rate == 0.0

@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.config import CellKind, GenerationConfig, ModelConfig, TokenizerConfig, to_json_dict
+from rnngen.config import CellKind, GenerationConfig, ModelConfig
 from rnngen.engine import expected_weight_shapes
 from rnngen.generation import TextGenerator
-from rnngen.store import read_model_folder, write_model_folder
 from rnngen.vocab import Vocabulary
 
-from .conftest import rnngen
+from .conftest import rnngen, saved_model
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +38,7 @@ def random_generator(tmp_path_factory: pytest.TempPathFactory) -> TextGenerator:
     weights = {
         name: rng.normal(0, 1.5, shape).astype(np.float32) for name, shape in expected_weight_shapes(config).items()
     }
-    folder = tmp_path_factory.mktemp("random") / "model"
-    write_model_folder(
-        folder, {"tokenizer": to_json_dict(TokenizerConfig()), "model": to_json_dict(config)}, vocabulary, weights
-    )
-    return TextGenerator(read_model_folder(folder))
+    return TextGenerator(saved_model(tmp_path_factory.mktemp("random") / "model", vocabulary, config, weights))
 
 
 def mean_log_probability(generator: TextGenerator, prompt: str, words: list[str]) -> float:
