@@ -162,7 +162,8 @@ def main() -> None:
         late = (seconds[1000] - seconds[100]) / 900 * 1e3
         predict_per_word = predict_ms_per_word(ptb_folder, 30)
 
-        prompts = "\n".join(f"w{index % 50} w{index % 7}" for index in range(1000)) + "\n"
+        # 1,000 different prompts of two words each.
+        prompts = "\n".join(f"w{index} w{index * 7 % 9_999}" for index in range(1000)) + "\n"
         pipeline_command = [sys.executable, "-m", "rnngen", "generate", "-", "-n", "20", "-m", str(ptb_folder)]
         pipeline_seconds, pipeline_output = timed(pipeline_command, stdin=prompts)
         assert len(pipeline_output.splitlines()) == 1000

@@ -44,7 +44,6 @@ _TRAINING = TrainingConfig()
 _TOKENIZER = TokenizerConfig()
 _GENERATION = GenerationConfig()
 # Prompts read from stdin and continued together; larger batches amortise the per-step overhead.
-PROMPTS_PER_BATCH = 256
 
 
 def _error(message: str) -> None:
@@ -265,7 +264,7 @@ def generate(
     if prompt == "-":
         from rnngen.prompts import prompt_batches
 
-        batches = prompt_batches(sys.stdin.buffer, PROMPTS_PER_BATCH)
+        batches = prompt_batches(sys.stdin.buffer, generator.prompts_per_batch)
     else:
         batches = iter([[prompt]])
     index = 0

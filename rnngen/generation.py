@@ -42,6 +42,12 @@ class Generation:
 # product to a second thread costs more than it saves (about 2x per word on two cores).
 ROWS_FOR_THREADS = 32
 
+# Prompts stepped together share each step's (rows x width) x (width x vocabulary) product, which
+# runs faster per row the more rows it has; the batch is bounded by its logits (64 MB of float32)
+# so a large vocabulary cannot make it blow up.
+MAX_PROMPTS_PER_BATCH = 1024
+LOGITS_PER_BATCH = 2**24
+
 
 @dataclass(frozen=True)
 class NextWord:
@@ -74,6 +80,11 @@ class TextGenerator:
     @classmethod
     def from_folder(cls, folder: Path) -> TextGenerator:
         return cls(read_model_folder(folder))
+
+    @property
+    def prompts_per_batch(self) -> int:
+        """How many prompts to step together: as many as the logits budget allows, at least one."""
+        return max(1, min(MAX_PROMPTS_PER_BATCH, LOGITS_PER_BATCH // self.vocabulary.size))
 
     def _encode(self, prompt: str, strict: bool) -> Encoded:
         encoded = self.vocabulary.encode(self.tokenizer.split(prompt))
@@ -142,7 +153,7 @@ class TextGenerator:
         drafts = [_Draft() for _ in encoded]
         end_of_line = self.vocabulary.end_of_line_id
         needs_probabilities = with_probabilities or settings.samples
-        for _ in range(settings.words):
+        for step in range(settings.words):
             if needs_probabilities:
                 probabilities = readings.probabilities()
                 chosen = choose(probabilities, settings, generators, banned)
@@ -159,8 +170,8 @@ class TextGenerator:
                 draft.ids.append(word_id)
                 if with_probabilities:
                     draft.probabilities.append(float(probabilities[row, word_id]))
-            if all(draft.finished for draft in drafts):
-                break
+            if step == settings.words - 1 or all(draft.finished for draft in drafts):
+                break  # the last word chosen is never read: nothing comes after it
             readings.feed(chosen)
         return drafts
 
