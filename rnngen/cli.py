@@ -20,6 +20,7 @@ from rnngen.config import (
     KERAS_FILTERS,
     ArchitectureConfig,
     CellKind,
+    ContextKind,
     GenerationConfig,
     TokenizerConfig,
     TrainingConfig,
@@ -133,8 +134,15 @@ def train(
     ] = _TRAINING.batch_size,
     max_len: Annotated[
         Optional[int],
-        typer.Option(min=2, help="Longest training sequence, target included [default: longest line + 2, at most 64]."),
+        typer.Option(
+            min=2,
+            help="Longest training sequence, target included [default: longest line + 2, at most 64; stream: 36].",
+        ),
     ] = _TRAINING.max_len,
+    context: Annotated[
+        ContextKind,
+        typer.Option(help="line: each line on its own; stream: lines read on end to end, state carried."),
+    ] = _TRAINING.context,
     learning_rate: Annotated[float, typer.Option(help="Adam's step size.")] = (_TRAINING.learning_rate),
     lr_decay: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Multiply the learning rate by F after every epoch.")
@@ -186,6 +194,7 @@ def train(
             max_vocab=max_vocab,
             min_count=min_count,
             lr_decay=lr_decay,
+            context=context,
         )
     except ValueError as error:
         raise _option_error(error) from None
@@ -304,12 +313,16 @@ def next_words(
 def evaluate(
     file: Annotated[str, typer.Argument(metavar="FILE", help="Text to score (file, folder of .txt, or '-').")],
     model: ModelOption = None,
+    context: Annotated[
+        Optional[ContextKind],
+        typer.Option(help="line: each line from a fresh state; stream: state carried [default: as trained]."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score a model on FILE: perplexity, top-1/top-5 accuracy, unknown words, bits per character."""
     from rnngen.evaluation import evaluate_file
 
-    result = evaluate_file(_read_model(model), file)
+    result = evaluate_file(_read_model(model), file, context)
     if as_json:
         print(json.dumps(result.to_json()))
         return

@@ -25,6 +25,17 @@ class TokenizerKind(str, Enum):
     word = "word"
 
 
+class ContextKind(str, Enum):
+    """What a prediction may look back on."""
+
+    # Each line on its own, read from a fresh state: the notebook's model of independent sentences.
+    line = "line"
+    # The whole text as one stream, lines separated by end-of-line tokens: trained on windows cut
+    # across lines, scored with the state carried from line to line (the Penn Treebank literature's
+    # protocol, where the sentence before helps predict the next).
+    stream = "stream"
+
+
 @dataclass(frozen=True)
 class TokenizerConfig:
     """How lines become tokens; saved with the model so prompts are split the same way."""
@@ -98,6 +109,9 @@ class ModelConfig:
 # Longest training sequence when the user gives no --max-len: the corpus's longest line, but no
 # more than this, so one very long line cannot make every batch wide and slow.
 MAX_LEN_CAP = 64
+# In stream context the windows are 35 positions long (max_len 36), as in the Penn Treebank
+# literature's truncated back-propagation through time.
+STREAM_MAX_LEN = 36
 
 # Validation is held out by default only from corpora with at least this many usable lines: a tiny
 # corpus such as the notebook's three lines is all training data.
@@ -133,6 +147,8 @@ class TrainingConfig:
     # Gradients are rescaled to at most this global norm: recurrent nets occasionally produce huge
     # gradients that would undo epochs of progress in one step.
     clip_norm: float | None = 5.0
+    # Lines on their own, or one stream cut into windows of max_len - 1 positions.
+    context: ContextKind = ContextKind.line
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

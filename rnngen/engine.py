@@ -321,13 +321,24 @@ class NumpyLanguageModel:
         ``ids`` is one row (time,) or a batch of rows of equal length (batch, time).
         """
         ids = np.asarray(ids)
-        inputs = self.embedding[ids if ids.ndim == 2 else ids[None]]  # (batch, time, embedding_dim)
+        outputs, new_states = self._run_forward(ids if ids.ndim == 2 else ids[None], states)
+        return new_states, outputs[:, -1]
+
+    def read_stream(self, ids: Sequence[int], states: list[State] | None) -> tuple[np.ndarray, list[State]]:
+        """Read one row of ids (no padding) from the given states (None: fresh), as the next part of a
+        longer text: the last layer's output after each id (time, width), and the states after the last."""
+        outputs, new_states = self._run_forward(np.asarray(ids)[None], states)
+        return outputs[0], new_states
+
+    def _run_forward(self, ids: np.ndarray, states: list[State] | None) -> tuple[np.ndarray, list[State]]:
+        """ids (batch, time) through a one-directional stack: outputs (batch, time, width), new states."""
+        outputs = self.embedding[ids]  # (batch, time, embedding_dim)
         new_states: list[State] = []
         for layer_index, layer in enumerate(self.layers):
             state = None if states is None else states[layer_index]
-            inputs, state = layer.forward.run(inputs, state)
+            outputs, state = layer.forward.run(outputs, state)
             new_states.append(state)
-        return new_states, inputs[:, -1]
+        return outputs, new_states
 
     def top_outputs(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
         """The last layer's output after each context (batch, width), as the Keras model computes it.

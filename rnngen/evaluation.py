@@ -1,8 +1,9 @@
 """Scores a model on a text: perplexity, next-word accuracy, unknown-word rate, bits per character.
 
-Protocol (the language-modelling literature's, as for the Penn Treebank): every line is read from a
-fresh state after an end-of-line id, and each of its tokens plus one end-of-line token is predicted
-from the tokens before it. Tokens outside the vocabulary are read as the unknown word when the model
+Protocol: each line's tokens plus one end-of-line token are predicted from the tokens before them.
+In line context every line is read from a fresh state after an end-of-line id; in stream context (the
+Penn Treebank literature's protocol) the state is carried from line to line, so a prediction may use
+the lines before it. Tokens outside the vocabulary are read as the unknown word when the model
 has one; otherwise they are skipped as inputs and left out of perplexity and accuracy, and counted
 in the unknown-word rate.
 """
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rnngen.config import ContextKind
 from rnngen.corpus import corpus_text, tokenize_lines
-from rnngen.engine import NumpyLanguageModel
-from rnngen.errors import CorpusError
+from rnngen.engine import NumpyLanguageModel, State
+from rnngen.errors import CorpusError, UsageError
 from rnngen.store import StoredModel
 from rnngen.text import make_tokenizer
 from rnngen.vocab import PADDING_ID
@@ -72,8 +74,15 @@ def _prepare(tokens: Sequence[str], stored: StoredModel) -> _Line:
     return _Line(inputs, targets, positions, unknown)
 
 
-def _top_outputs(engine: NumpyLanguageModel, lines: Sequence[_Line]) -> Iterator[np.ndarray]:
+def _top_outputs(engine: NumpyLanguageModel, lines: Sequence[_Line], context: ContextKind) -> Iterator[np.ndarray]:
     """The last layer's output before each target of each line: (targets of the line, width)."""
+    if context is ContextKind.stream:
+        # Each line's inputs start with the end-of-line id that closed the line before.
+        states: list[State] | None = None
+        for line in lines:
+            line_outputs, states = engine.read_stream(line.inputs, states)
+            yield line_outputs[line.positions]
+        return
     if engine.config.bidirectional:
         window = engine.config.context_len
         for line in lines:
@@ -92,8 +101,18 @@ def _top_outputs(engine: NumpyLanguageModel, lines: Sequence[_Line]) -> Iterator
         yield results.pop(index)
 
 
-def evaluate_text(stored: StoredModel, text: str) -> Evaluation:
-    """Score a model on a text (already normalised)."""
+def trained_context(stored: StoredModel) -> ContextKind:
+    """The context the model was trained in (line, for folders written before the setting existed)."""
+    training = stored.config.get("training")
+    value = training.get("context") if isinstance(training, dict) else None
+    return ContextKind(value) if value in {kind.value for kind in ContextKind} else ContextKind.line
+
+
+def evaluate_text(stored: StoredModel, text: str, context: ContextKind | None = None) -> Evaluation:
+    """Score a model on a text (already normalised), in the given context (default: the model's own)."""
+    context = trained_context(stored) if context is None else context
+    if context is ContextKind.stream and stored.model.bidirectional:
+        raise UsageError("a bidirectional model reads each line on its own: evaluate it in line context")
     engine = NumpyLanguageModel(stored.model, stored.weights)
     token_lines = tokenize_lines(text, stored.tokenizer)
     if not token_lines:
@@ -106,7 +125,7 @@ def evaluate_text(stored: StoredModel, text: str) -> Evaluation:
 
     nats = 0.0
     scored = top1 = top5 = 0
-    for line, top_outputs in zip(lines, _top_outputs(engine, lines), strict=True):
+    for line, top_outputs in zip(lines, _top_outputs(engine, lines, context), strict=True):
         known = [index for index, target in enumerate(line.targets) if target is not None]
         targets = np.array([line.targets[index] for index in known], dtype=np.int64)
         for start in range(0, len(known), ROWS_PER_SOFTMAX):
@@ -143,10 +162,10 @@ def evaluate_text(stored: StoredModel, text: str) -> Evaluation:
     )
 
 
-def evaluate_file(stored: StoredModel, source: str | Path) -> Evaluation:
+def evaluate_file(stored: StoredModel, source: str | Path, context: ContextKind | None = None) -> Evaluation:
     """Score a model on a file, a folder of .txt files, or standard input ('-')."""
     text, name = corpus_text(source)
     try:
-        return evaluate_text(stored, text)
+        return evaluate_text(stored, text, context)
     except CorpusError as error:
         raise CorpusError(f"{name}: {error}") from None

@@ -69,6 +69,19 @@ class TokenStream:
         ids[np.arange(len(self.ids), dtype=np.int64) + shift] = self.ids
         return TokenStream(ids, line_starts)
 
+    def joined(self, boundary_id: int) -> TokenStream:
+        """All lines as one line, each followed by the boundary id: ``<eol> l1 <eol> l2 <eol> ..``.
+
+        The stream form of the corpus: one end-of-line token between lines (not two, as framing
+        each line separately gives), so predictions may look back across line ends.
+        """
+        lengths = self.line_lengths + 1
+        ids = np.full(int(lengths.sum()) + 1, boundary_id, dtype=np.int32)
+        # Word j of line i moves right by one boundary for each line before it, plus the first.
+        shift = np.repeat(np.arange(len(lengths), dtype=np.int64) + 1, self.line_lengths)
+        ids[np.arange(len(self.ids), dtype=np.int64) + shift] = self.ids
+        return TokenStream(ids, np.array([0, len(ids)], dtype=np.int64))
+
 
 @dataclass(frozen=True)
 class PrefixSamples:

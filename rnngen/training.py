@@ -15,14 +15,16 @@ from rnngen.config import (
     AUTO_VALIDATION_MIN_LINES,
     AUTO_VALIDATION_SPLIT,
     MAX_LEN_CAP,
+    STREAM_MAX_LEN,
     ArchitectureConfig,
+    ContextKind,
     ModelConfig,
     TokenizerConfig,
     TrainingConfig,
     to_json_dict,
 )
 from rnngen.corpus import Corpus, load_corpus, load_validation, split_lines
-from rnngen.errors import CorpusError
+from rnngen.errors import CorpusError, UsageError
 from rnngen.keras_backend import import_keras
 from rnngen.model import build_model, export_weights, logits_model
 from rnngen.plots import write_training_curve
@@ -130,10 +132,13 @@ def with_perplexities(values: dict[str, float]) -> dict[str, float]:
     return extended
 
 
-def _resolve_max_len(stream: TokenStream, requested: int | None) -> int:
-    """The requested length, or the longest framed line (<eol> words <eol>) up to MAX_LEN_CAP."""
+def _resolve_max_len(stream: TokenStream, requested: int | None, context: ContextKind) -> int:
+    """The requested length; else in line context the longest framed line (<eol> words <eol>) up to
+    MAX_LEN_CAP, in stream context STREAM_MAX_LEN."""
     if requested is not None:
         return requested
+    if context is ContextKind.stream:
+        return STREAM_MAX_LEN
     return int(min(stream.line_lengths.max() + 2, MAX_LEN_CAP))
 
 
@@ -174,7 +179,15 @@ class _DataPlan:
 def _data_plan(
     stream: TokenStream, model_config: ModelConfig, training: TrainingConfig, boundary_id: int, shuffle: bool
 ) -> _DataPlan | None:
-    """Whole-line windows for a one-directional model, the notebook's prefixes for a bidirectional one."""
+    """Whole-line windows for a one-directional model, the notebook's prefixes for a bidirectional one;
+    in stream context, windows cut from all lines joined end to end."""
+    if training.context is ContextKind.stream:
+        joined = stream.joined(boundary_id)
+        windows = line_windows(joined, model_config.context_len)
+        if len(windows) == 0:
+            return None
+        batches = WindowBatches(joined, windows, training.batch_size, training.seed, shuffle, model_config.vocab_size)
+        return _DataPlan(batches, windows.targets)
     framed = stream.with_boundaries(boundary_id)
     if model_config.bidirectional:
         samples = prefix_samples(framed)
@@ -262,13 +275,15 @@ def train_corpus(
     architecture = architecture or ArchitectureConfig()
     training = training or TrainingConfig()
     started = time.monotonic()
+    if architecture.bidirectional and training.context is ContextKind.stream:
+        raise UsageError("a bidirectional model reads each line on its own: --context stream needs one direction")
     check_destination(destination)
 
     corpus = load_corpus(source, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
     vocabulary = corpus.vocabulary
     training = replace(
         training,
-        max_len=_resolve_max_len(corpus.stream, training.max_len),
+        max_len=_resolve_max_len(corpus.stream, training.max_len, training.context),
         val_split=_resolve_val_split(corpus, training.val_split, validation_source is not None),
     )
     assert training.max_len is not None and training.val_split is not None
