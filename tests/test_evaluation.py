@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.config import CellKind, ModelConfig
-from rnngen.engine import expected_weight_shapes
+from rnngen.config import CellKind, ContextKind, ModelConfig
+from rnngen.engine import NumpyLanguageModel, expected_weight_shapes
 from rnngen.evaluation import evaluate_text
 from rnngen.store import StoredModel, read_model_folder
 from rnngen.vocab import Vocabulary
@@ -75,3 +75,54 @@ def test_evaluation_follows_the_context(seed_model: Path) -> None:
     assert result.top1_accuracy >= 16 / 18 - 1e-9
     assert result.top5_accuracy == 1.0
     assert 1.0 < result.perplexity < 1.5
+
+
+def recurrent_model(tmp_path: Path) -> StoredModel:
+    """A small model with random weights, whose predictions depend on everything read before."""
+    vocabulary = Vocabulary(("a", "b", "c"))
+    config = ModelConfig(
+        vocab_size=vocabulary.size,
+        max_len=6,
+        cell=CellKind.lstm,
+        layers=2,
+        bidirectional=False,
+        embedding_dim=4,
+        units=5,
+        dropout=0.0,
+    )
+    rng = np.random.default_rng(3)
+    weights = {
+        name: rng.normal(0, 0.8, shape).astype(np.float32) for name, shape in expected_weight_shapes(config).items()
+    }
+    return saved_model(tmp_path / "model", vocabulary, config, weights, corpus={"distinct_characters": 3})
+
+
+def test_stream_context_carries_the_state_across_lines(tmp_path: Path) -> None:
+    """In stream context the text is one sequence `<eol> a b <eol> c a <eol> b <eol>`, read once."""
+    stored = recurrent_model(tmp_path)
+    engine = NumpyLanguageModel(stored.model, stored.weights)
+    end_of_line = stored.vocabulary.end_of_line_id
+    sequence = [end_of_line, 1, 2, end_of_line, 3, 1, end_of_line, 2, end_of_line]
+    outputs, _ = engine.read_stream(sequence[:-1], None)
+    probabilities = engine.output_distribution(outputs)
+    nats = -sum(math.log(probabilities[index, word_id]) for index, word_id in enumerate(sequence[1:]))
+    stream = evaluate_text(stored, "a b\nc a\nb\n", ContextKind.stream)
+    assert stream.tokens == 8 and stream.scored_tokens == 8
+    assert stream.perplexity == pytest.approx(math.exp(nats / 8), rel=1e-5)
+    # Line context reads each line from a fresh state: the same tokens, other probabilities.
+    line = evaluate_text(stored, "a b\nc a\nb\n", ContextKind.line)
+    assert line.tokens == 8 and abs(line.perplexity - stream.perplexity) > 1e-3
+    assert evaluate_text(stored, "a b\nc a\nb\n").perplexity == line.perplexity  # trained in line context
+
+
+def test_stream_context_splits_the_text_where_it_likes(tmp_path: Path) -> None:
+    """Reading the stream in pieces with the state carried gives what one pass gives."""
+    stored = recurrent_model(tmp_path)
+    engine = NumpyLanguageModel(stored.model, stored.weights)
+    ids = [4, 1, 2, 3, 4, 2, 2, 1, 4]
+    whole, whole_states = engine.read_stream(ids, None)
+    first, states = engine.read_stream(ids[:4], None)
+    second, states = engine.read_stream(ids[4:], states)
+    np.testing.assert_allclose(np.concatenate([first, second]), whole, rtol=1e-6, atol=1e-6)
+    for state, whole_state in zip(states, whole_states, strict=True):
+        np.testing.assert_allclose(state[0], whole_state[0], rtol=1e-6, atol=1e-6)

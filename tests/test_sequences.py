@@ -125,3 +125,14 @@ def test_window_batches_bound_their_size_and_cover_every_window_once() -> None:
             assert len(inputs) <= 16 and inputs.size <= 200
             seen.extend(map(tuple, inputs[:, 0:1].tolist()))
         assert sum(int((batches.batch(i)[0] != 0).sum()) for i in range(len(batches))) == windows.targets
+
+
+def test_joined_stream_puts_one_end_of_line_between_lines() -> None:
+    stream = TokenStream.from_lines([[1, 2, 3], [4], [5, 6]])
+    joined = stream.joined(9)
+    assert joined.ids.tolist() == [9, 1, 2, 3, 9, 4, 9, 5, 6, 9]
+    assert joined.line_count == 1
+    # Windows over the stream cross line ends and pair each id with the next one, none left out.
+    windows = line_windows(joined, length=4)
+    assert windows.start.tolist() == [0, 4, 8] and windows.length.tolist() == [4, 4, 1]
+    assert windows.targets == len(joined.ids) - 1

@@ -109,3 +109,30 @@ def test_model_folder_keeps_history_and_curve(seed_model: Path, tmp_path: Path) 
     assert (seed_model / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = rnngen("info", "-m", str(seed_model), cwd=tmp_path)
     assert table.returncode == 0 and "lstm" in table.stdout and "parameters" in table.stdout
+
+
+def test_stream_context_trains_across_lines_and_evaluates_with_the_state_carried(tmp_path: Path) -> None:
+    (tmp_path / "train.txt").write_text(varied_corpus(40), encoding="utf-8")
+    (tmp_path / "valid.txt").write_text(varied_corpus(5), encoding="utf-8")  # 25 tokens: one window
+    result = rnngen(
+        "train", "train.txt", "--valid", "valid.txt", "--context", "stream", "--epochs", "2", *SMALL_MODEL, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "models" / "train" / "config.json").read_text(encoding="utf-8"))
+    assert config["training"]["context"] == "stream" and config["model"]["max_len"] == 36
+    words = sum(2 + index % 10 for index in range(40))
+    assert config["corpus"]["training_targets"] == words + 40  # every word and every line end, once
+    # The validation text fits in one window, read from a fresh state as `evaluate` reads the
+    # stream, so the two perplexities are the same number.
+    stream = json.loads(rnngen("evaluate", "valid.txt", "--json", cwd=tmp_path).stdout)
+    assert stream["tokens"] == 25
+    assert stream["perplexity"] == pytest.approx(config["metrics"]["val_perplexity"], rel=1e-4)
+    line = json.loads(rnngen("evaluate", "valid.txt", "--json", "--context", "line", cwd=tmp_path).stdout)
+    assert line["tokens"] == 25 and line["perplexity"] != pytest.approx(stream["perplexity"], rel=1e-6)
+
+
+def test_stream_context_needs_a_one_directional_model(tmp_path: Path) -> None:
+    (tmp_path / "train.txt").write_text(varied_corpus(10), encoding="utf-8")
+    result = rnngen("train", "train.txt", "--context", "stream", "--bidirectional", *SMALL_MODEL, cwd=tmp_path)
+    assert result.returncode == 2 and "--context stream" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists()
