@@ -169,6 +169,9 @@ def train(
     filters: Annotated[str, typer.Option(help="Characters removed from the text.")] = KERAS_FILTERS,
     lower: Annotated[bool, typer.Option("--lower/--no-lower", help="Lower-case the text.")] = _TOKENIZER.lower,
     seed: Annotated[int, typer.Option(help="Random seed for weights and batch order.")] = _TRAINING.seed,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Go on from the checkpoint an interrupted run left (same options).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train a model on CORPUS and save it with its vocabulary in one folder."""
@@ -199,6 +202,12 @@ def train(
     except ValueError as error:
         raise _option_error(error) from None
     tokenizer = TokenizerConfig(filters=filters, lower=lower)
+    if val_split is not None and valid is not None:
+        raise UsageError("--val-split and --valid are alternatives; give one")
+    from rnngen.checkpoints import checkpoint_folder
+
+    if not resume and checkpoint_folder(destination).exists():
+        _warn(f"starting over: {checkpoint_folder(destination)} holds an interrupted run (--resume goes on from it)")
 
     from rnngen.training import train_corpus
 
@@ -207,9 +216,7 @@ def train(
         from rnngen.progress import RichTrainingReporter
 
         reporter = RichTrainingReporter()
-    if val_split is not None and valid is not None:
-        raise UsageError("--val-split and --valid are alternatives; give one")
-    result = train_corpus(corpus, destination, tokenizer, architecture, training, reporter, valid)
+    result = train_corpus(corpus, destination, tokenizer, architecture, training, reporter, valid, resume=resume)
     if not quiet:
         from rnngen.progress import describe_metrics
 

@@ -159,17 +159,21 @@ class PrefixBatches:
         self.vocab_size = vocab_size
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self._random = np.random.default_rng(seed)
+        self.seed = seed
         self._order = np.arange(len(samples))
-        self.new_epoch()
+        self.set_epoch(0)
 
     def __len__(self) -> int:
         return -(-len(self.samples) // self.batch_size)
 
-    def new_epoch(self) -> None:
-        """Draw a new sample order (or keep the corpus order when not shuffling)."""
+    def set_epoch(self, epoch: int) -> None:
+        """Take epoch ``epoch``'s sample order (the corpus order when not shuffling).
+
+        The order depends on (seed, epoch) alone, so a run resumed at any epoch sees the batches an
+        uninterrupted run would have seen.
+        """
         if self.shuffle:
-            self._order = self._random.permutation(len(self.samples))
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.samples))
 
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch ``index`` of this epoch: contexts (batch, context_len) int32, targets (batch, vocab)."""
@@ -234,6 +238,24 @@ def group_by_length(lengths: np.ndarray, order: np.ndarray, batch_size: int, max
     return batches
 
 
+def _first_two_differ_in_width(batches: list[np.ndarray], lengths: np.ndarray) -> list[np.ndarray]:
+    """The batches, with the second one swapped for the first of another width if it has the first's.
+
+    Keras's TensorFlow backend fixes the shape of every batch from its first two: a dimension they
+    share is taken to be constant, and a later batch of another width then fails. Giving the first
+    two different widths (when the batches have more than one) keeps the time axis free.
+    """
+    widths = [int(lengths[batch].max()) for batch in batches]
+    if len(batches) < 3 or widths[0] != widths[1]:
+        return batches
+    other = next((index for index in range(2, len(batches)) if widths[index] != widths[0]), None)
+    if other is None:
+        return batches
+    batches = list(batches)
+    batches[1], batches[other] = batches[other], batches[1]
+    return batches
+
+
 class WindowBatches:
     """Batches of post-padded (inputs, targets) windows: (batch, time) int32 each, 0 as padding.
 
@@ -259,23 +281,25 @@ class WindowBatches:
         self.batch_size = batch_size
         self.max_positions = max(MAX_LOGITS_PER_BATCH // vocab_size, int(windows.length.max()))
         self.shuffle = shuffle
-        self._random = np.random.default_rng(seed)
+        self.seed = seed
         self._batches: list[np.ndarray] = []
-        self.new_epoch()
+        self.set_epoch(0)
 
     def __len__(self) -> int:
         return len(self._batches)
 
-    def new_epoch(self) -> None:
+    def set_epoch(self, epoch: int) -> None:
+        """Take epoch ``epoch``'s batches, which depend on (seed, epoch) alone (see PrefixBatches)."""
         count = len(self.windows)
+        random = np.random.default_rng([self.seed, epoch])
         # Sort by length, breaking ties at random, then cut into batches and shuffle their order.
         # The lengths in sorted order never change, so neither does the number of batches.
-        tie_breaker = self._random.random(count) if self.shuffle else np.arange(count)
+        tie_breaker = random.random(count) if self.shuffle else np.arange(count)
         order = np.lexsort((tie_breaker, self.windows.length))
         batches = group_by_length(self.windows.length, order, self.batch_size, self.max_positions)
         if self.shuffle:
-            batches = [batches[i] for i in self._random.permutation(len(batches))]
-        self._batches = batches
+            batches = [batches[i] for i in random.permutation(len(batches))]
+        self._batches = _first_two_differ_in_width(batches, self.windows.length)
 
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         chosen = self._batches[index]

@@ -99,17 +99,18 @@ def write_model_folder(
         np.savez(staging / WEIGHTS_FILE, **arrays)
         if write_extra is not None:
             write_extra(staging)
-        _fsync_folder(staging)
-        _swap_into_place(staging, destination)
+        replace_folder(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _swap_into_place(staging: Path, destination: Path) -> None:
-    """Rename the finished folder to its destination, moving any previous model aside first."""
+def replace_folder(staging: Path, destination: Path) -> None:
+    """Flush the finished folder to disk and rename it to its destination, moving any previous
+    folder there aside first: readers see the old folder or the new one, never half of either."""
     if destination.exists() and not destination.is_dir():
         raise ModelFolderError(f"{destination}: exists and is not a folder; choose another output")
+    _fsync_folder(staging)
     retired = None
     if destination.exists():
         retired = destination.parent / f".{destination.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"

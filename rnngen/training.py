@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import importlib.metadata
+import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rnngen.checkpoints import Checkpoint, checkpoint_folder, load_checkpoint, remove_checkpoint
 from rnngen.config import (
     AUTO_VALIDATION_MIN_LINES,
     AUTO_VALIDATION_SPLIT,
@@ -24,7 +27,16 @@ from rnngen.config import (
     to_json_dict,
 )
 from rnngen.corpus import Corpus, load_corpus, load_validation, split_lines
-from rnngen.errors import CorpusError, UsageError
+from rnngen.errors import CorpusError, ModelFolderError, UsageError
+from rnngen.fit_callbacks import (
+    CheckpointCallback,
+    ResumableEarlyStopping,
+    ResumableReduceLROnPlateau,
+    StopOnSignal,
+    TrainingInterrupted,
+    model_variables,
+    signals_caught,
+)
 from rnngen.keras_backend import import_keras
 from rnngen.model import build_model, export_weights, logits_model
 from rnngen.plots import write_training_curve
@@ -60,7 +72,11 @@ class TrainingResult:
 
 
 class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
-    """Hands prefix or window batches to ``model.fit`` and reshuffles them between epochs."""
+    """Hands prefix or window batches to ``model.fit``, in the order of the epoch set by _EpochOrder.
+
+    ``fit`` must be called with ``shuffle=False``: the batches are already in the epoch's order, and
+    Keras's own shuffling draws from the global random state, which a resumed run cannot replay.
+    """
 
     def __init__(self, batches: _Batches) -> None:
         super().__init__()
@@ -72,8 +88,17 @@ class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self.batches.batch(index)
 
-    def on_epoch_end(self) -> None:
-        self.batches.new_epoch()
+
+class _EpochOrder(keras.callbacks.Callback):  # type: ignore[name-defined]
+    """Gives the batches the order of each epoch as it begins, by its number (which counts on from
+    the checkpoint in a resumed run), so a run resumed at any epoch sees the same batches."""
+
+    def __init__(self, batches: _Batches) -> None:
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.batches.set_epoch(epoch)
 
 
 class _ReporterCallback(keras.callbacks.Callback):  # type: ignore[name-defined]
@@ -165,7 +190,7 @@ class _Batches(Protocol):
 
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def new_epoch(self) -> None: ...
+    def set_epoch(self, epoch: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -266,10 +291,14 @@ def train_corpus(
     training: TrainingConfig | None = None,
     reporter: TrainingReporter | None = None,
     validation_source: str | Path | None = None,
+    resume: bool = False,
 ) -> TrainingResult:
     """Train a model on a corpus ('-' for standard input, or a folder of .txt files) and save it.
 
     Validation lines come from ``validation_source`` when given, else from a share of the corpus.
+    A checkpoint is kept beside ``destination`` after every epoch; ``resume`` goes on from it (with
+    the same corpus and settings; only the number of epochs and the patience may change). SIGINT or
+    SIGTERM stops training at the next batch end with TrainingInterrupted.
     """
     tokenizer_config = tokenizer_config or TokenizerConfig()
     architecture = architecture or ArchitectureConfig()
@@ -278,111 +307,153 @@ def train_corpus(
     if architecture.bidirectional and training.context is ContextKind.stream:
         raise UsageError("a bidirectional model reads each line on its own: --context stream needs one direction")
     check_destination(destination)
+    checkpoint_path = checkpoint_folder(destination)
+    checkpoint = _checkpoint_to_resume(checkpoint_path) if resume else None
 
-    corpus = load_corpus(source, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
-    vocabulary = corpus.vocabulary
-    training = replace(
-        training,
-        max_len=_resolve_max_len(corpus.stream, training.max_len, training.context),
-        val_split=_resolve_val_split(corpus, training.val_split, validation_source is not None),
-    )
-    assert training.max_len is not None and training.val_split is not None
-    model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
-    training_stream, validation_stream = split_lines(corpus.stream, training.val_split, training.seed)
-    if validation_source is not None:
-        validation_stream = load_validation(validation_source, tokenizer_config, vocabulary)
-    training_plan = _data_plan(training_stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
-    if training_plan is None:
-        raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
-    validation_plan = (
-        None
-        if validation_stream is None
-        else _data_plan(validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
-    )
+    with signals_caught() as caught:
+        epochs_done = 0 if checkpoint is None else checkpoint.epochs_done
 
-    keras.utils.set_random_seed(training.seed)
-    model = build_model(model_config, sequence_output=not model_config.bidirectional)
-    trained = logits_model(model)
-    _compile(trained, model_config, training)
-    monitored = "cross_entropy" if validation_plan is None else "val_cross_entropy"
-    callbacks: list[Any] = []
-    if training.patience > 0:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
+        def stop_if_caught() -> None:
+            if caught:
+                raise TrainingInterrupted(_stop_message(caught[0], epochs_done, checkpoint_path), caught[0])
+
+        corpus = load_corpus(source, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
+        vocabulary = corpus.vocabulary
+        training = replace(
+            training,
+            max_len=_resolve_max_len(corpus.stream, training.max_len, training.context),
+            val_split=_resolve_val_split(corpus, training.val_split, validation_source is not None),
+        )
+        assert training.max_len is not None and training.val_split is not None
+        model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
+        training_stream, validation_stream = split_lines(corpus.stream, training.val_split, training.seed)
+        if validation_source is not None:
+            validation_stream = load_validation(validation_source, tokenizer_config, vocabulary)
+        training_plan = _data_plan(training_stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
+        if training_plan is None:
+            raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
+        validation_plan = (
+            None
+            if validation_stream is None
+            else _data_plan(validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
+        )
+        fingerprint = _fingerprint(tokenizer_config, model_config, training, corpus, validation_stream)
+        if checkpoint is not None:
+            _check_resumable(checkpoint.fingerprint, fingerprint)
+        stop_if_caught()
+
+        keras.utils.set_random_seed(training.seed)
+        model = build_model(model_config, sequence_output=not model_config.bidirectional)
+        trained = logits_model(model)
+        _compile(trained, model_config, training)
+        monitored = "cross_entropy" if validation_plan is None else "val_cross_entropy"
+        early_stopping = reduce_learning_rate = None
+        callbacks: list[Any] = []
+        if training.patience > 0:
+            early_stopping = ResumableEarlyStopping(
                 monitor=monitored, mode="min", patience=training.patience, restore_best_weights=True
             )
-        )
-    if training.reduce_lr_patience > 0:
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
+            callbacks.append(early_stopping)
+        if training.reduce_lr_patience > 0:
+            reduce_learning_rate = ResumableReduceLROnPlateau(
                 monitor=monitored,
                 mode="min",
                 factor=training.reduce_lr_factor,
                 patience=training.reduce_lr_patience,
                 verbose=0,
             )
-        )
-    if training.lr_decay < 1.0:
-        # Multiplies whatever rate the epoch ended with, so it composes with the plateau halving.
-        callbacks.append(
-            keras.callbacks.LearningRateScheduler(
-                lambda epoch, rate: rate * training.lr_decay if epoch > 0 else rate, verbose=0
+            callbacks.append(reduce_learning_rate)
+        if training.lr_decay < 1.0:
+            # Multiplies whatever rate the epoch ended with, so it composes with the plateau halving.
+            callbacks.append(
+                keras.callbacks.LearningRateScheduler(
+                    lambda epoch, rate: rate * training.lr_decay if epoch > 0 else rate, verbose=0
+                )
             )
+        if checkpoint is not None:
+            _restore(trained, checkpoint, early_stopping, reduce_learning_rate)
+        if reporter is not None:
+            callbacks.append(
+                _ReporterCallback(reporter, training.epochs, len(training_plan.batches), training_plan.targets)
+            )
+        checkpointer = CheckpointCallback(
+            checkpoint_path,
+            fingerprint,
+            earlier_history={} if checkpoint is None else checkpoint.history,
+            earlier_seconds=0.0 if checkpoint is None else checkpoint.training_seconds,
+            early_stopping=early_stopping,
+            reduce_learning_rate=reduce_learning_rate,
         )
-    if reporter is not None:
-        callbacks.append(
-            _ReporterCallback(reporter, training.epochs, len(training_plan.batches), training_plan.targets)
+
+        def stop_message(signal_number: int) -> str:
+            return _stop_message(signal_number, checkpointer.epochs_done, checkpoint_path)
+
+        checkpointer.epochs_done = epochs_done
+        callbacks += [_EpochOrder(training_plan.batches), checkpointer, StopOnSignal(caught, stop_message)]
+        stop_if_caught()
+        fit_started = time.monotonic()
+        try:
+            trained.fit(
+                _KerasBatches(training_plan.batches),
+                validation_data=None if validation_plan is None else _KerasBatches(validation_plan.batches),
+                epochs=training.epochs,
+                initial_epoch=epochs_done,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        finally:
+            if reporter is not None:
+                reporter.on_train_end()
+        fit_seconds = time.monotonic() - fit_started
+        history = checkpointer.history
+        epochs_run = len(history["loss"])
+        # The reported metrics are those of the epoch whose weights are kept (the best one).
+        best_epoch = int(np.argmin(history[monitored]))
+        metrics = with_perplexities(
+            {name: values[best_epoch] for name, values in history.items() if name != "learning_rate"}
         )
-    fit_started = time.monotonic()
-    history = trained.fit(
-        _KerasBatches(training_plan.batches),
-        validation_data=None if validation_plan is None else _KerasBatches(validation_plan.batches),
-        epochs=training.epochs,
-        callbacks=callbacks,
-        verbose=0,
-    ).history
-    fit_seconds = time.monotonic() - fit_started
-    history = {name: [float(value) for value in values] for name, values in history.items()}
-    epochs_run = len(history["loss"])
-    # The reported metrics are those of the epoch whose weights are kept (the best one).
-    best_epoch = int(np.argmin(history[monitored]))
-    metrics = with_perplexities(
-        {name: values[best_epoch] for name, values in history.items() if name != "learning_rate"}
-    )
-    metrics["epoch"] = best_epoch + 1
-    training_seconds = time.monotonic() - started
+        metrics["epoch"] = best_epoch + 1
+        earlier_seconds = 0.0 if checkpoint is None else checkpoint.training_seconds
+        training_seconds = earlier_seconds + time.monotonic() - started
 
-    config: dict[str, Any] = {
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "tokenizer": to_json_dict(tokenizer_config),
-        "model": to_json_dict(model_config),
-        "training": to_json_dict(training),
-        "corpus": {
-            "source": corpus.source,
-            "sha256": corpus.sha256,
-            "usable_lines": corpus.usable_lines,
-            "tokens": corpus.tokens,
-            "unknown_tokens": corpus.unknown_tokens,
-            "distinct_characters": corpus.distinct_characters,
-            "validation_source": None if validation_source is None else str(validation_source),
-            "training_targets": training_plan.targets,
-            "validation_targets": 0 if validation_plan is None else validation_plan.targets,
-        },
-        "metrics": metrics,
-        "history": history,
-        "epochs_run": epochs_run,
-        "training_seconds": round(training_seconds, 3),
-        "fit_seconds": round(fit_seconds, 3),
-        "versions": _versions(),
-    }
+        config: dict[str, Any] = {
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "tokenizer": to_json_dict(tokenizer_config),
+            "model": to_json_dict(model_config),
+            "training": to_json_dict(training),
+            "corpus": {
+                "source": corpus.source,
+                "sha256": corpus.sha256,
+                "usable_lines": corpus.usable_lines,
+                "tokens": corpus.tokens,
+                "unknown_tokens": corpus.unknown_tokens,
+                "distinct_characters": corpus.distinct_characters,
+                "validation_source": None if validation_source is None else str(validation_source),
+                "training_targets": training_plan.targets,
+                "validation_targets": 0 if validation_plan is None else validation_plan.targets,
+            },
+            "metrics": metrics,
+            "history": history,
+            "epochs_run": epochs_run,
+            "resumed_at_epoch": None if checkpoint is None else checkpoint.epochs_done,
+            "training_seconds": round(training_seconds, 3),
+            "fit_seconds": round(fit_seconds, 3),
+            "versions": _versions(),
+        }
 
-    def write_keras_model_and_curve(folder: Path) -> None:
-        model.save(folder / KERAS_FILE)
-        write_training_curve(history, folder / CURVE_FILE)
+        def write_keras_model_and_curve(folder: Path) -> None:
+            model.save(folder / KERAS_FILE)
+            write_training_curve(history, folder / CURVE_FILE)
 
-    write_model_folder(
-        destination, config, vocabulary, export_weights(model, model_config), write_extra=write_keras_model_and_curve
-    )
+        write_model_folder(
+            destination,
+            config,
+            vocabulary,
+            export_weights(model, model_config),
+            write_extra=write_keras_model_and_curve,
+        )
+        remove_checkpoint(checkpoint_path)
     return TrainingResult(
         folder=Path(destination),
         vocab_size=vocabulary.size,
@@ -391,4 +462,93 @@ def train_corpus(
         epochs_run=epochs_run,
         metrics=metrics,
         seconds=training_seconds,
+    )
+
+
+# Options a resumed run may change: how long to go on, and how patient to be.
+RESUMABLE_CHANGES = ("epochs", "patience")
+
+
+def _fingerprint(
+    tokenizer_config: TokenizerConfig,
+    model_config: ModelConfig,
+    training: TrainingConfig,
+    corpus: Corpus,
+    validation_stream: TokenStream | None,
+) -> dict[str, Any]:
+    """What a resumed run must share with the interrupted one: settings, corpus, validation text."""
+    validation = None
+    if validation_stream is not None:
+        validation = hashlib.sha256(validation_stream.ids.tobytes() + validation_stream.line_starts.tobytes())
+    return {
+        "tokenizer": to_json_dict(tokenizer_config),
+        "model": to_json_dict(model_config),
+        "training": {name: value for name, value in to_json_dict(training).items() if name not in RESUMABLE_CHANGES},
+        "corpus_sha256": corpus.sha256,
+        "validation_sha256": None if validation is None else validation.hexdigest(),
+    }
+
+
+def _check_resumable(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to resume a run with another corpus or other settings, naming the first difference."""
+    advice = "use the interrupted run's corpus and options, or train without --resume to start over"
+    if saved.get("corpus_sha256") != current["corpus_sha256"]:
+        raise UsageError(f"cannot resume: the corpus is not the one the checkpoint was trained on; {advice}")
+    if saved.get("validation_sha256") != current["validation_sha256"]:
+        raise UsageError(f"cannot resume: the validation text differs from the checkpoint's; {advice}")
+    for section in ("tokenizer", "model", "training"):
+        before, now = saved.get(section) or {}, current[section]
+        for name in sorted(set(before) | set(now)):
+            if before.get(name) != now.get(name):
+                option = "--" + name.replace("_", "-")
+                raise UsageError(
+                    f"cannot resume: {option} was {before.get(name)!r} in the interrupted run, "
+                    f"{now.get(name)!r} now; {advice}"
+                )
+
+
+def _checkpoint_to_resume(folder: Path) -> Checkpoint:
+    if not folder.exists():
+        raise ModelFolderError(f"nothing to resume: no checkpoint at {folder}; train without --resume")
+    return load_checkpoint(folder)
+
+
+def _restore(
+    trained: Any,
+    checkpoint: Checkpoint,
+    early_stopping: ResumableEarlyStopping | None,
+    reduce_learning_rate: ResumableReduceLROnPlateau | None,
+) -> None:
+    """Put the model, the optimizer and the stateful callbacks back as they were after the checkpoint's epoch."""
+    variables = model_variables(trained)
+    trained.optimizer.build(trained.trainable_variables)
+    optimizer_variables = trained.optimizer.variables
+    # Shapes, not paths, are compared: Keras numbers its random generators per process
+    # ("seed_generator_3"), so the same model gets other paths in another run.
+    fits = (
+        len(variables) == len(checkpoint.variables)
+        and all(tuple(v.shape) == a.shape for v, a in zip(variables, checkpoint.variables, strict=True))
+        and len(optimizer_variables) == len(checkpoint.optimizer)
+        and all(tuple(v.shape) == a.shape for v, a in zip(optimizer_variables, checkpoint.optimizer, strict=True))
+    )
+    if not fits:
+        raise ModelFolderError("the checkpoint does not fit this model; train without --resume to start over")
+    for variable, array in zip(variables, checkpoint.variables, strict=True):
+        variable.assign(array)
+    for variable, array in zip(optimizer_variables, checkpoint.optimizer, strict=True):
+        variable.assign(array)
+    if early_stopping is not None and "early_stopping" in checkpoint.callbacks:
+        early_stopping.resumed = checkpoint.callbacks["early_stopping"]
+        early_stopping.resumed_best_weights = checkpoint.best
+    if reduce_learning_rate is not None and "reduce_learning_rate" in checkpoint.callbacks:
+        reduce_learning_rate.resumed = checkpoint.callbacks["reduce_learning_rate"]
+
+
+def _stop_message(signal_number: int, epochs_done: int, checkpoint_path: Path) -> str:
+    name = signal.Signals(signal_number).name
+    if epochs_done == 0:
+        return f"training stopped by {name} before its first epoch ended; nothing was saved"
+    return (
+        f"training stopped by {name}; {epochs_done} finished epoch(s) are kept in {checkpoint_path}: "
+        "run the same command with --resume to go on"
     )

@@ -92,13 +92,13 @@ def test_batches_cover_every_sample_once_per_epoch_and_only_build_one_batch_of_o
     stream = seed_stream()
     batches = PrefixBatches(stream, prefix_samples(stream), context_len=5, vocab_size=15, batch_size=5, seed=3)
     assert len(batches) == 3
-    for _ in range(2):
+    for epoch in range(2):
+        batches.set_epoch(epoch)
         seen = []
         for contexts, targets in batches:
             assert contexts.shape[1] == 5 and targets.shape[1] == 15 and len(contexts) <= 5
             seen.extend(map(tuple, np.concatenate([contexts, targets.argmax(1)[:, None]], axis=1)))
         assert sorted(seen) == sorted(map(tuple, NOTEBOOK_PADDED))
-        batches.new_epoch()
 
 
 def test_validation_lines_are_held_out_whole() -> None:
@@ -116,8 +116,8 @@ def test_window_batches_bound_their_size_and_cover_every_window_once() -> None:
     windows = line_windows(stream.with_boundaries(50), length=30)
     batches = WindowBatches(stream.with_boundaries(50), windows, batch_size=16, seed=1, vocab_size=100)
     batches.max_positions = 200  # as for a vocabulary of MAX_LOGITS_PER_BATCH / 200 words
-    for _ in range(2):
-        batches.new_epoch()
+    for epoch in range(2):
+        batches.set_epoch(epoch)
         seen = []
         for index in range(len(batches)):
             inputs, targets = batches.batch(index)
@@ -136,3 +136,32 @@ def test_joined_stream_puts_one_end_of_line_between_lines() -> None:
     windows = line_windows(joined, length=4)
     assert windows.start.tolist() == [0, 4, 8] and windows.length.tolist() == [4, 4, 1]
     assert windows.targets == len(joined.ids) - 1
+
+
+def test_an_epochs_batches_depend_on_the_seed_and_epoch_alone() -> None:
+    """What lets a resumed run see the batches an uninterrupted one would have seen."""
+    stream = TokenStream.from_lines([[1] * (1 + index % 7) for index in range(100)]).with_boundaries(2)
+    windows = line_windows(stream, length=10)
+
+    def batch_rows(batches: WindowBatches) -> list[list[int]]:
+        return [batches.batch(index)[0].tolist() for index in range(len(batches))]
+
+    first = WindowBatches(stream, windows, batch_size=8, seed=5)
+    first.set_epoch(3)
+    fresh = WindowBatches(stream, windows, batch_size=8, seed=5)
+    fresh.set_epoch(3)
+    assert batch_rows(first) == batch_rows(fresh)
+    first.set_epoch(4)
+    assert [group.tolist() for group in first._batches] != [group.tolist() for group in fresh._batches]
+
+
+def test_the_first_two_batches_differ_in_width_whenever_widths_differ() -> None:
+    """Keras fixes every batch's shape from its first two, so they must not share a width by chance."""
+    stream = TokenStream.from_lines([[1] * (2 if index < 40 else 9) for index in range(50)]).with_boundaries(2)
+    windows = line_windows(stream, length=20)
+    for shuffle in (False, True):
+        for epoch in range(5):
+            batches = WindowBatches(stream, windows, batch_size=4, seed=epoch, shuffle=shuffle)
+            batches.set_epoch(epoch)
+            assert batches.batch(0)[0].shape[1] != batches.batch(1)[0].shape[1]
+            assert sum(len(batch) for batch in batches._batches) == len(windows)
