@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     arguments = parser.parse_args()
+    script_started = time.perf_counter()
 
     text = read_text(arguments.corpus)
     lines = [line for line in text.split("\n") if line.strip()]
@@ -162,6 +163,7 @@ def main() -> None:
             f"{row['tokens_per_second']:>19,.0f} {row['training_seconds']:>10.0f}"
         )
     print(f"\nKiwi start-up (once per process, not in the morph speed): {kiwi_start:.1f} s")
+    print(f"whole script: {time.perf_counter() - script_started:.0f} s")
 
 
 if __name__ == "__main__":
