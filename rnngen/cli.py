@@ -23,9 +23,10 @@ from rnngen.config import (
     ContextKind,
     GenerationConfig,
     TokenizerConfig,
+    TokenizerKind,
     TrainingConfig,
 )
-from rnngen.errors import RnngenError, UsageError
+from rnngen.errors import MissingDependencyError, RnngenError, UsageError
 
 if TYPE_CHECKING:
     from rnngen.store import StoredModel
@@ -166,6 +167,10 @@ def train(
     min_count: Annotated[
         int, typer.Option(min=1, help="Keep only words seen at least N times; the rest become <unk>.")
     ] = _TRAINING.min_count,
+    tokenizer_kind: Annotated[
+        TokenizerKind,
+        typer.Option("--tokenizer", help="Tokens: words, Korean morpheme pieces (needs kiwipiepy) or characters."),
+    ] = _TOKENIZER.kind,
     filters: Annotated[str, typer.Option(help="Characters removed from the text.")] = KERAS_FILTERS,
     lower: Annotated[bool, typer.Option("--lower/--no-lower", help="Lower-case the text.")] = _TOKENIZER.lower,
     seed: Annotated[int, typer.Option(help="Random seed for weights and batch order.")] = _TRAINING.seed,
@@ -201,7 +206,14 @@ def train(
         )
     except ValueError as error:
         raise _option_error(error) from None
-    tokenizer = TokenizerConfig(filters=filters, lower=lower)
+    tokenizer = TokenizerConfig(kind=tokenizer_kind, filters=filters, lower=lower)
+    if tokenizer.kind is TokenizerKind.morph:
+        from rnngen.korean import require_kiwipiepy
+
+        try:
+            require_kiwipiepy()
+        except MissingDependencyError as error:
+            raise UsageError(str(error)) from None
     if val_split is not None and valid is not None:
         raise UsageError("--val-split and --valid are alternatives; give one")
     from rnngen.checkpoints import checkpoint_folder

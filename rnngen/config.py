@@ -22,7 +22,9 @@ class CellKind(str, Enum):
 class TokenizerKind(str, Enum):
     """How text is cut into the units the model predicts."""
 
-    word = "word"
+    word = "word"  # whitespace-separated words (the notebook's)
+    morph = "morph"  # Korean morpheme pieces of each word (needs kiwipiepy)
+    char = "char"  # single characters
 
 
 class ContextKind(str, Enum):
@@ -43,6 +45,10 @@ class TokenizerConfig:
     kind: TokenizerKind = TokenizerKind.word
     filters: str = KERAS_FILTERS
     lower: bool = True
+
+    def __post_init__(self) -> None:
+        # Accept plain strings ("morph") from Python callers; tokenizers compare enum members.
+        object.__setattr__(self, "kind", TokenizerKind(self.kind))
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,7 @@ def corpus_text(source: str | Path) -> tuple[str, str]:
 def tokenize_lines(text: str, tokenizer_config: TokenizerConfig) -> list[list[str]]:
     """The tokens of every non-empty line of a text."""
     tokenizer = make_tokenizer(tokenizer_config)
-    token_lines = (tokenizer.split(line) for line in text.split("\n"))
-    return [tokens for tokens in token_lines if tokens]
+    return [tokens for tokens in tokenizer.split_lines(text.split("\n")) if tokens]
 
 
 def encode_lines(token_lines: Iterable[list[str]], vocabulary: Vocabulary) -> tuple[TokenStream, int]:

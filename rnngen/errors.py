@@ -29,3 +29,7 @@ class UnknownWordsError(RnngenError):
 
 class InputError(RnngenError):
     """Text given to a command (prompts on standard input, say) cannot be read."""
+
+
+class MissingDependencyError(RnngenError):
+    """An optional package that the requested feature needs is not installed."""

@@ -23,6 +23,8 @@ class Generation:
     """One continued prompt."""
 
     prompt: str
+    # The generated tokens as the vocabulary holds them; for the char and morph tokenizers a leading
+    # WORD_START ("▁") marks a token that begins a new word.
     words: list[str]
     probabilities: list[float]  # the model's probability of each generated word, before any shaping
     unknown_words: list[str]
@@ -87,9 +89,14 @@ class TextGenerator:
         return max(1, min(MAX_PROMPTS_PER_BATCH, LOGITS_PER_BATCH // self.vocabulary.size))
 
     def _encode(self, prompt: str, strict: bool) -> Encoded:
-        encoded = self.vocabulary.encode(self.tokenizer.split(prompt))
-        if strict and encoded.unknown_words:
-            raise UnknownWordsError(f"unknown words in the prompt: {' '.join(encoded.unknown_words)}")
+        return self._encode_all([prompt], strict)[0]
+
+    def _encode_all(self, prompts: Sequence[str], strict: bool) -> list[Encoded]:
+        # Split together: the morph tokenizer analyses the new words of all the prompts in one call.
+        encoded = [self.vocabulary.encode(tokens) for tokens in self.tokenizer.split_lines(prompts)]
+        for prompt in encoded:
+            if strict and prompt.unknown_words:
+                raise UnknownWordsError(f"unknown words in the prompt: {' '.join(prompt.unknown_words)}")
         return encoded
 
     def _read_prompts(self, encoded: Sequence[Encoded]) -> Readings:
@@ -127,7 +134,7 @@ class TextGenerator:
         """
         settings = settings or GenerationConfig()
         texts = [normalize_text(prompt).strip() for prompt in prompts]
-        encoded = [self._encode(text, settings.strict) for text in texts]
+        encoded = self._encode_all(texts, settings.strict)
         rows = settings.beam if settings.beam > 1 else len(prompts)
         with threadpool_limits(limits=1 if rows < ROWS_FOR_THREADS else None):
             if settings.beam > 1:
@@ -137,8 +144,8 @@ class TextGenerator:
         generations = []
         for text, prompt, draft in zip(texts, encoded, drafts, strict=True):
             words = [self.vocabulary.word_of(word_id) for word_id in draft.ids]
-            continuation = self.tokenizer.join(words)
-            joined = " ".join(part for part in (text, continuation) if part)
+            # The tokenizer knows whether a token starts a new word or continues the prompt's last one.
+            joined = self.tokenizer.extend(text, words)
             generations.append(Generation(text, words, draft.probabilities, prompt.unknown_words, joined))
         return generations
 

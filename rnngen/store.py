@@ -152,6 +152,9 @@ def _settings(config: dict[str, Any]) -> tuple[TokenizerConfig, ModelConfig]:
         raise ValueError("tokenizer or model settings are missing")
     if not isinstance(tokenizer.get("filters"), str) or not isinstance(tokenizer.get("lower"), bool):
         raise ValueError("tokenizer settings have the wrong types")
+    known_kinds = [kind.value for kind in TokenizerKind]
+    if tokenizer.get("kind") not in known_kinds:
+        raise ValueError(f"unknown tokenizer {tokenizer.get('kind')!r}; this rnngen knows {', '.join(known_kinds)}")
     integer_fields = ("vocab_size", "layers", "embedding_dim", "units", "max_len")
     if any(type(model.get(name)) is not int for name in integer_fields):
         raise ValueError("model sizes must be integers")

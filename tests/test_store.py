@@ -70,6 +70,10 @@ def test_a_new_model_replaces_the_old_one_completely(tmp_path: Path) -> None:
         (lambda config: config["model"].update(cell="transformer"), "invalid settings"),
         (lambda config: config["model"].update(units=4), "wrong shape"),
         (lambda config: config.pop("tokenizer"), "invalid settings"),
+        (
+            lambda config: config["tokenizer"].update(kind="bpe"),
+            "unknown tokenizer 'bpe'; this rnngen knows word, morph, char",
+        ),
     ],
 )
 def test_invalid_settings_are_rejected(tmp_path: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]

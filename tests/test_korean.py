@@ -1,0 +1,213 @@
+"""Korean end to end: morph and char models trained, generated from, scored and described through the
+command line; continuations that attach to the prompt; kiwipiepy missing or never needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnngen.config import CellKind, GenerationConfig, ModelConfig, TokenizerConfig, TokenizerKind, to_json_dict
+from rnngen.engine import expected_weight_shapes
+from rnngen.generation import TextGenerator
+from rnngen.text import WORD_START
+from rnngen.vocab import Vocabulary
+
+from .conftest import REPOSITORY, rnngen, saved_model
+
+KOREAN_CORPUS = REPOSITORY / "corpora" / "korean.txt"
+MISSING_KIWI = '--tokenizer morph needs kiwipiepy: pip install "rnngen[ko]"'
+
+
+def hand_made(folder: Path, kind: str, words: tuple[str, ...], favourite: str | None = None) -> Path:
+    """A model folder with random weights; with a favourite token, that token always wins."""
+    vocabulary = Vocabulary(words)
+    config = ModelConfig(
+        vocab_size=vocabulary.size,
+        max_len=6,
+        cell=CellKind.lstm,
+        layers=1,
+        bidirectional=False,
+        embedding_dim=4,
+        units=5,
+        dropout=0.0,
+    )
+    rng = np.random.default_rng(3)
+    weights = {
+        name: rng.normal(0, 1, shape).astype(np.float32) for name, shape in expected_weight_shapes(config).items()
+    }
+    if favourite is not None:
+        weights["output.kernel"][:] = 0.0
+        weights["output.bias"][:] = 0.0
+        weights["output.bias"][vocabulary.id_of(favourite)] = 10.0
+    tokenizer = to_json_dict(TokenizerConfig(kind=TokenizerKind(kind)))
+    saved_model(folder, vocabulary, config, weights, tokenizer=tokenizer)
+    return folder
+
+
+MORPH_WORDS = ("▁영화", "가", "▁정말", "▁좋", "다", "▁재미있", "었")
+CHAR_WORDS = ("영", "화", "가", "▁", "정", "말", "좋", "다")
+WORD_WORDS = ("영화가", "정말", "좋다", "영화", "재미있었다")
+
+
+@pytest.mark.parametrize(
+    ("favourite", "expected"), [("가", "영화가가"), ("▁정말", "영화 정말 정말"), ("다", "영화다다")]
+)
+def test_a_morph_continuation_attaches_to_the_prompts_last_word(tmp_path: Path, favourite: str, expected: str) -> None:
+    generator = TextGenerator.from_folder(hand_made(tmp_path / "morph", "morph", MORPH_WORDS, favourite))
+    generation = generator.generate("영화", GenerationConfig(words=2))
+    assert generation.text == expected
+    assert generation.words == [favourite, favourite]
+
+
+@pytest.mark.parametrize(
+    ("kind", "words", "prompt"),
+    [("word", WORD_WORDS, "영화가 정말"), ("morph", MORPH_WORDS, "영화가 정말"), ("char", CHAR_WORDS, "영화가 정말")],
+)
+def test_composed_and_decomposed_prompts_generate_the_same(
+    tmp_path: Path, kind: str, words: tuple[str, ...], prompt: str
+) -> None:
+    generator = TextGenerator.from_folder(hand_made(tmp_path / kind, kind, words))
+    settings = GenerationConfig(words=6, temperature=1.0, seed=2)
+    composed = generator.generate(prompt, settings)
+    decomposed = generator.generate(unicodedata.normalize("NFD", prompt), settings)
+    assert composed == decomposed
+    assert composed.text.startswith(prompt) and composed.unknown_words == []
+    if kind != "word":
+        assert WORD_START not in composed.text
+
+
+def run_without_kiwipiepy(arguments: list[str], cwd: Path, blocker: Path) -> subprocess.CompletedProcess[str]:
+    """The console script with kiwipiepy made unimportable, as on a machine without the ko extra."""
+    blocker.mkdir(exist_ok=True)
+    (blocker / "kiwipiepy.py").write_text("raise ImportError('No module named kiwipiepy')\n", encoding="utf-8")
+    path = os.pathsep.join(part for part in (str(blocker), os.environ.get("PYTHONPATH", "")) if part)
+    environment = {**os.environ, "PYTHONPATH": path}
+    environment.pop("RNNGEN_DEBUG", None)
+    return subprocess.run(
+        ["rnngen", *arguments], cwd=cwd, capture_output=True, text=True, encoding="utf-8", env=environment
+    )
+
+
+def test_without_kiwipiepy_train_morph_is_a_usage_error(tmp_path: Path) -> None:
+    shutil.copy(KOREAN_CORPUS, tmp_path / "korean.txt")
+    result = run_without_kiwipiepy(["train", "korean.txt", "--tokenizer", "morph"], tmp_path, tmp_path / "blocker")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.strip() == f"rnngen: error: {MISSING_KIWI}"
+    assert not (tmp_path / "models").exists()
+
+
+def test_without_kiwipiepy_a_morph_model_fails_in_one_line_and_others_work(tmp_path: Path) -> None:
+    morph = hand_made(tmp_path / "morph", "morph", MORPH_WORDS)
+    result = run_without_kiwipiepy(["generate", "영화", "-m", str(morph)], tmp_path, tmp_path / "blocker")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.strip() == f"rnngen: error: {MISSING_KIWI}"
+    described = run_without_kiwipiepy(["info", "--json", "-m", str(morph)], tmp_path, tmp_path / "blocker")
+    assert described.returncode == 0 and json.loads(described.stdout)["tokenizer"] == "morph"
+    char = hand_made(tmp_path / "char", "char", CHAR_WORDS)
+    generated = run_without_kiwipiepy(["generate", "영화", "-n", "3", "-m", str(char)], tmp_path, tmp_path / "blocker")
+    assert generated.returncode == 0 and generated.stderr == ""
+
+
+def test_word_and_char_models_never_import_kiwipiepy(seed_model: Path, tmp_path: Path) -> None:
+    char = hand_made(tmp_path / "char", "char", CHAR_WORDS)
+    probe = (
+        "import sys\n"
+        "from rnngen.cli import main\n"
+        "sys.argv = ['rnngen', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(name for name in sys.modules if name.startswith(('kiwipiepy', 'tensorflow', 'keras')))\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("오늘 날씨가 정말 좋다\n", encoding="utf-8")
+    for model in (seed_model, char):
+        for arguments in (
+            ["generate", "오늘", "-n", "3", "-m", str(model)],
+            ["generate", "오늘", "--beam", "2", "-m", str(model)],
+            ["next", "오늘", "-m", str(model)],
+            ["info", "-m", str(model)],
+            ["evaluate", str(corpus), "-m", str(model)],
+        ):
+            process = subprocess.run(
+                [sys.executable, "-c", probe, *arguments], capture_output=True, text=True, encoding="utf-8"
+            )
+            assert "HEAVY []" in process.stderr, (arguments, process.stderr)
+
+
+@pytest.fixture(scope="module")
+def korean_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """corpora/korean.txt trained with --tokenizer morph and with --tokenizer char (small and quick)."""
+    workspace = tmp_path_factory.mktemp("korean")
+    shutil.copy(KOREAN_CORPUS, workspace / "korean.txt")
+    for kind in ("morph", "char"):
+        result = rnngen(
+            "train", "korean.txt", "--tokenizer", kind, "-o", f"models/{kind}", "--epochs", "15",
+            "--embedding-dim", "16", "--units", "32", "--learning-rate", "0.02", "--quiet", cwd=workspace,
+        )  # fmt: skip
+        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    return workspace
+
+
+@pytest.mark.parametrize("kind", ["morph", "char"])
+def test_korean_models_record_their_tokenizer(korean_workspace: Path, kind: str) -> None:
+    folder = korean_workspace / "models" / kind
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    assert config["tokenizer"]["kind"] == kind
+    described = rnngen("info", "--json", "-m", str(folder), cwd=korean_workspace)
+    assert described.returncode == 0 and json.loads(described.stdout)["tokenizer"] == kind
+    vocabulary = json.loads((folder / "vocabulary.json").read_text(encoding="utf-8"))["words"]
+    assert "▁" in vocabulary if kind == "char" else "가" in vocabulary and "▁오늘" in vocabulary
+
+
+@pytest.mark.parametrize("kind", ["morph", "char"])
+def test_korean_models_generate_readable_text(korean_workspace: Path, kind: str) -> None:
+    folder = str(korean_workspace / "models" / kind)
+    prompts = ["오늘", "영화가 정말", "친구와 함께", "거북"]
+    result = rnngen(
+        "generate", "-", "-n", "12", "--json", "--temperature", "1", "--seed", "1", "-m", folder,
+        cwd=korean_workspace, stdin="\n".join(prompts) + "\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [record["prompt"] for record in records] == prompts
+    for record in records:
+        text, words = record["text"], record["words"]
+        assert WORD_START not in text and len(words) == 12
+        # The text is the prompt continued token by token: a token without the mark continues the
+        # word before it (never "영화 가"), one with the mark starts a new word.
+        assert text == record["prompt"] + "".join(words).replace(WORD_START, " ")
+    plain = rnngen("generate", "오늘", "-n", "8", "-m", folder, cwd=korean_workspace)
+    assert (plain.returncode, plain.stderr) == (0, "")
+    assert plain.stdout.startswith("오늘") and WORD_START not in plain.stdout
+
+
+def test_a_trained_morph_model_attaches_particles(korean_workspace: Path) -> None:
+    folder = str(korean_workspace / "models" / "morph")
+    listed = rnngen("next", "날씨", "-k", "3", "--json", "-m", folder, cwd=korean_workspace)
+    assert listed.returncode == 0 and listed.stderr == ""
+    best = json.loads(listed.stdout)[0]["word"]
+    # 날씨 is always followed by a particle in the corpus (날씨가), so the likeliest piece continues the
+    # word rather than starting a new one, and the printed text has no space before it.
+    assert not best.startswith(WORD_START)
+    generated = rnngen("generate", "날씨", "-n", "1", "-m", folder, cwd=korean_workspace)
+    assert generated.stdout == f"날씨{best}\n"
+    plain = rnngen("next", "날씨", "-k", "2", "-m", folder, cwd=korean_workspace)
+    assert plain.stdout.splitlines()[0].endswith(f"\t{best}")
+
+
+@pytest.mark.parametrize("kind", ["morph", "char"])
+def test_korean_models_evaluate(korean_workspace: Path, kind: str) -> None:
+    folder = str(korean_workspace / "models" / kind)
+    result = rnngen("evaluate", "korean.txt", "--json", "-m", folder, cwd=korean_workspace)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert scores["oov_rate"] == 0.0 and scores["lines"] == 104
+    assert 0 < scores["bits_per_char"] < 8 and scores["perplexity"] > 1
