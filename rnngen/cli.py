@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, ParamSpec, TypeVar
 
 import typer
 
@@ -383,12 +383,32 @@ def _format_value(value: object) -> str:
 
 
 def main() -> None:
-    """Entry point. Typer prints usage errors (exit 2); the commands report their own failures;
+    """Entry point. Usage errors become one line (exit 2); the commands report their own failures;
     anything unforeseen still ends in one line rather than a traceback."""
     try:
-        app()
+        status = app(standalone_mode=False)
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        if _is_usage_error(error):
+            sys.exit(_report_usage_error(error))
         if os.environ.get("RNNGEN_DEBUG"):
             raise
         _error(f"unexpected {error.__class__.__name__}: {error} (set RNNGEN_DEBUG=1 to see where)")
         sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _is_usage_error(error: Exception) -> bool:
+    # Typer bundles its own copy of Click, whose exception classes it does not export: recognise
+    # them by their interface (every Click exception has an exit code and a formatted message).
+    return hasattr(error, "format_message") and isinstance(getattr(error, "exit_code", None), int)
+
+
+def _report_usage_error(error: Any) -> int:
+    """One line for a bad option or argument, naming where help is; the full help when none was given."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        error.show()
+        return int(error.exit_code)
+    context = getattr(error, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    _error(f"{error.format_message()}{hint}")
+    return int(error.exit_code)
