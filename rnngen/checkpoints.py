@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import uuid
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from rnngen.errors import ModelFolderError
-from rnngen.store import replace_folder
+from rnngen.store import read_arrays, read_json, recover_folder, replace_folder
 
 FORMAT_NAME = "rnngen-checkpoint"
 FORMAT_VERSION = 1
@@ -64,7 +63,7 @@ def _arrays(arrays: Sequence[np.ndarray]) -> dict[str, Any]:
 def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
     """Write the checkpoint beside ``folder`` and swap it in, replacing the previous one whole."""
     folder = Path(folder)
-    staging = folder.parent / f"{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = folder.parent / f".{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         staging.mkdir(parents=True)
         state = {
@@ -91,21 +90,15 @@ def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
 
 
 def _load_arrays(path: Path) -> list[np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = sorted(archive.files)
-            if names != [f"a{index:04d}" for index in range(len(names))]:
-                raise ValueError("unexpected array names")
-            return [archive[name] for name in names]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise ModelFolderError(f"{path}: the checkpoint is damaged ({error.__class__.__name__})") from None
+    arrays = read_arrays(path)
+    names = sorted(arrays)
+    if names != [f"a{index:04d}" for index in range(len(names))]:
+        raise ModelFolderError(f"{path}: the checkpoint is damaged (unexpected array names)")
+    return [arrays[name] for name in names]
 
 
 def _checked_state(folder: Path) -> dict[str, Any]:
-    try:
-        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ModelFolderError(f"{folder}: the checkpoint is damaged ({error.__class__.__name__})") from None
+    state = read_json(folder / STATE_FILE)
     expected_types: Mapping[str, type | tuple[type, ...]] = {
         "epochs_done": int,
         "fingerprint": dict,
@@ -135,6 +128,7 @@ def _checked_state(folder: Path) -> dict[str, Any]:
 def load_checkpoint(folder: Path) -> Checkpoint:
     """Read and check a checkpoint folder; ModelFolderError if it is missing or damaged."""
     folder = Path(folder)
+    recover_folder(folder)
     if not (folder / STATE_FILE).is_file():
         raise ModelFolderError(f"{folder}: no checkpoint here")
     state = _checked_state(folder)

@@ -7,11 +7,12 @@ unpickles or executes anything from the folder.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import shutil
 import uuid
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ def check_destination(destination: Path) -> None:
     destination = Path(destination)
     if destination.exists() and not destination.is_dir():
         raise ModelFolderError(f"{destination}: exists and is not a folder; choose another output")
+    recover_folder(destination)
     parent = destination.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +107,46 @@ def write_model_folder(
         raise
 
 
+# Names of the folders a writer leaves beside its destination while it works:
+# ".<name>.partial-<pid>-<random>" (being written) and ".<name>.old-<pid>-<random>" (moved aside).
+_WORK_FOLDER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def _writer_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def recover_folder(destination: Path) -> None:
+    """Clean up after a writer that was killed (kill -9, power loss) while replacing ``destination``.
+
+    Its half-written folder is removed; and if it died between moving the previous folder aside and
+    renaming the new one into place, the previous folder is put back, so the old model still works.
+    Folders of writers that are still running are left alone.
+    """
+    destination = Path(destination)
+    parent = destination.parent
+    if not parent.is_dir():
+        return
+    abandoned: dict[str, list[Path]] = {"partial": [], "old": []}
+    for path in parent.glob(f".{glob.escape(destination.name)}.*-*"):
+        match = _WORK_FOLDER.match(path.name)
+        if match and match["name"] == destination.name and _writer_is_gone(int(match["pid"])):
+            abandoned[match["kind"]].append(path)
+    for path in abandoned["partial"]:
+        shutil.rmtree(path, ignore_errors=True)
+    retired = sorted(abandoned["old"], key=lambda path: path.stat().st_mtime_ns)
+    if retired and not destination.exists():
+        os.rename(retired.pop(), destination)
+    for path in retired:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def replace_folder(staging: Path, destination: Path) -> None:
     """Flush the finished folder to disk and rename it to its destination, moving any previous
     folder there aside first: readers see the old folder or the new one, never half of either."""
@@ -125,22 +167,27 @@ def replace_folder(staging: Path, destination: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """The JSON value of a file of a model folder or checkpoint; ModelFolderError if missing or unreadable."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelFolderError(f"{path.parent}: not a model folder ({path.name} is missing)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: absurdly nested JSON
         raise ModelFolderError(f"{path}: unreadable ({error.__class__.__name__})") from None
 
 
-def _read_weights(path: Path) -> dict[str, np.ndarray]:
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, never unpickling anything; ModelFolderError if missing or damaged."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise ModelFolderError(f"{path.parent}: not a model folder ({path.name} is missing)") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+    except Exception as error:  # noqa: BLE001
+        # A damaged archive can make zipfile's and numpy's parsers raise nearly anything (BadZipFile,
+        # NotImplementedError for a made-up zip version, EOFError, struct.error, ...): to the user it
+        # is all the same damage.
         raise ModelFolderError(f"{path}: the weights are damaged ({error.__class__.__name__})") from None
 
 
@@ -184,9 +231,11 @@ def _settings(config: dict[str, Any]) -> tuple[TokenizerConfig, ModelConfig]:
 def read_model_folder(folder: Path) -> StoredModel:
     """Load and validate a model folder written by ``write_model_folder``."""
     folder = Path(folder)
+    if not folder.exists():
+        recover_folder(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"{folder}: no such model folder")
-    config = _read_json(folder / CONFIG_FILE)
+    config = read_json(folder / CONFIG_FILE)
     if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
         raise ModelFolderError(f"{folder}: not an rnngen model folder")
     if config.get("format_version") != FORMAT_VERSION:
@@ -199,14 +248,14 @@ def read_model_folder(folder: Path) -> StoredModel:
     except (ValueError, TypeError) as error:
         raise ModelFolderError(f"{folder / CONFIG_FILE}: invalid settings ({error})") from None
     try:
-        vocabulary = Vocabulary.from_json(_read_json(folder / VOCABULARY_FILE))
+        vocabulary = Vocabulary.from_json(read_json(folder / VOCABULARY_FILE))
     except ValueError as error:
         raise ModelFolderError(f"{folder / VOCABULARY_FILE}: invalid vocabulary ({error})") from None
     if vocabulary.size != model.vocab_size:
         raise ModelFolderError(
             f"{folder}: the vocabulary has {vocabulary.size} ids but the model expects {model.vocab_size}"
         )
-    weights = _read_weights(folder / WEIGHTS_FILE)
+    weights = read_arrays(folder / WEIGHTS_FILE)
     for name, shape in expected_weight_shapes(model).items():
         array = weights.get(name)
         if array is None or array.shape != shape or array.dtype.kind != "f":
@@ -218,6 +267,10 @@ def read_model_folder(folder: Path) -> StoredModel:
 
 def latest_model_folder(models_root: Path = DEFAULT_MODELS_ROOT) -> Path:
     """The most recently written model folder under ``models_root`` (by its config.json's time)."""
+    for path in Path(models_root).glob(".*.old-*"):
+        match = _WORK_FOLDER.match(path.name)
+        if match:
+            recover_folder(Path(models_root) / match["name"])
     candidates = [
         config_path.parent
         for config_path in Path(models_root).glob(f"*/{CONFIG_FILE}")

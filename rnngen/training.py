@@ -41,7 +41,7 @@ from rnngen.keras_backend import import_keras
 from rnngen.model import build_model, export_weights, logits_model
 from rnngen.plots import write_training_curve
 from rnngen.sequences import PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
-from rnngen.store import CURVE_FILE, KERAS_FILE, check_destination, write_model_folder
+from rnngen.store import CURVE_FILE, KERAS_FILE, check_destination, recover_folder, write_model_folder
 
 keras = import_keras()
 
@@ -508,6 +508,7 @@ def _check_resumable(saved: dict[str, Any], current: dict[str, Any]) -> None:
 
 
 def _checkpoint_to_resume(folder: Path) -> Checkpoint:
+    recover_folder(folder)
     if not folder.exists():
         raise ModelFolderError(f"nothing to resume: no checkpoint at {folder}; train without --resume")
     return load_checkpoint(folder)

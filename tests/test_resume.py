@@ -123,3 +123,13 @@ def test_starting_over_beside_a_checkpoint_is_announced(workspace: Path) -> None
     fresh = rnngen("train", "corpus.txt", "-o", "again", *OPTIONS, cwd=workspace)
     assert fresh.returncode == 0 and "starting over" in fresh.stderr and "--resume" in fresh.stderr
     assert not checkpoint_folder(workspace / "again").exists()
+
+
+def test_the_same_seed_trains_the_same_weights_and_another_seed_does_not(workspace: Path) -> None:
+    for output, seed in (("same-seed", "0"), ("other-seed", "1")):
+        result = rnngen("train", "corpus.txt", "-o", output, "--seed", seed, *OPTIONS, cwd=workspace)
+        assert result.returncode == 0, result.stderr
+    straight, same, other = (weights(workspace / name) for name in ("straight", "same-seed", "other-seed"))
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], same[name], err_msg=name)
+    assert any(not np.array_equal(straight[name], other[name]) for name in straight)

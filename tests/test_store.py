@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from rnngen.config import CellKind, ModelConfig, TokenizerConfig, to_json_dict
 from rnngen.engine import expected_weight_shapes
 from rnngen.errors import ModelFolderError
-from rnngen.store import latest_model_folder, read_model_folder, write_model_folder
+from rnngen.store import latest_model_folder, read_model_folder, recover_folder, write_model_folder
 from rnngen.vocab import Vocabulary
 
 MODEL = ModelConfig(
@@ -112,3 +113,32 @@ def test_latest_model_is_the_most_recently_written(tmp_path: Path) -> None:
     assert latest_model_folder(tmp_path) == tmp_path / "newer"
     os.utime(tmp_path / "newer" / "config.json", (past - 60, past - 60))
     assert latest_model_folder(tmp_path) == tmp_path / "older"
+
+
+def dead_process_id() -> int:
+    """The id of a process that has ended (the kernel does not reuse it at once)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_a_writer_killed_between_its_two_renames_leaves_the_old_model_working(tmp_path: Path) -> None:
+    destination = tmp_path / "model"
+    write_model_folder(destination, settings(), VOCABULARY, weights(0.5))
+    # The state kill -9 leaves between "move the old model aside" and "rename the new one in".
+    dead = dead_process_id()
+    os.rename(destination, tmp_path / f".model.old-{dead}-0123abcd")
+    (tmp_path / f".model.partial-{dead}-89abcdef").mkdir()
+    assert read_model_folder(destination).weights["embedding"][0, 0] == pytest.approx(0.5)
+    assert latest_model_folder(tmp_path) == destination
+    write_model_folder(destination, settings(), VOCABULARY, weights(0.9))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]
+
+
+def test_folders_of_a_running_writer_are_left_alone(tmp_path: Path) -> None:
+    destination = tmp_path / "model"
+    write_model_folder(destination, settings(), VOCABULARY, weights(0.5))
+    busy = tmp_path / f".model.partial-{os.getpid()}-0123abcd"
+    busy.mkdir()
+    recover_folder(destination)
+    assert busy.is_dir()
