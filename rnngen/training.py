@@ -52,6 +52,7 @@ from rnngen.keras_backend import import_keras
 from rnngen.model import build_model, export_weights, logits_model
 from rnngen.plots import write_training_curve
 from rnngen.sequences import PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
+from rnngen.shapes import pad_to_bucket
 from rnngen.store import CURVE_FILE, KERAS_FILE, check_destination, write_model_folder
 
 keras = import_keras()
@@ -94,12 +95,18 @@ class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
     def __init__(self, batches: _Batches) -> None:
         super().__init__()
         self.batches = batches
+        # JAX compiles a step per batch shape: window batches are padded to a few (see shapes.py).
+        self.bucketed = keras.backend.backend() == "jax" and isinstance(batches, WindowBatches)
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.batches.batch(index)
+        inputs, targets = self.batches.batch(index)
+        if self.bucketed:
+            assert isinstance(self.batches, WindowBatches)
+            return pad_to_bucket(inputs, targets, self.batches.batch_size, self.batches.max_positions)
+        return inputs, targets
 
 
 class _EpochOrder(keras.callbacks.Callback):  # type: ignore[name-defined]
