@@ -32,6 +32,7 @@ import numpy as np
 from rnngen.config import DistributeKind, ExecutionConfig
 from rnngen.devices import GPU, dtype_policy_name, select_device
 from rnngen.errors import RnngenError, UsageError
+from rnngen.fit_callbacks import STOP_SIGNALS, StopOnSignal, TrainingInterrupted
 from rnngen.keras_backend import import_keras
 
 keras = import_keras()
@@ -335,3 +336,26 @@ class SummedGradientClippingAdam(keras.optimizers.Adam):  # type: ignore[name-de
         for index, gradient in zip(present, clipped, strict=True):
             result[index] = gradient * share
         return result
+
+
+class AgreedStopOnSignal(StopOnSignal):
+    """StopOnSignal for several workers: at every batch end the workers agree whether any of them
+    caught SIGINT or SIGTERM, and all stop after the same batch. A worker stopping alone would leave
+    the others waiting for it in the next step's all-reduce; and Ctrl-C on the chief's terminal
+    stops the whole cluster."""
+
+    def __init__(self, caught: list[int], describe_stop: Any, strategy: Any) -> None:
+        super().__init__(caught, describe_stop)
+        self.strategy = strategy
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        import tensorflow as tf
+
+        # How many workers caught each stop signal: a value per replica, so that adding them up
+        # really asks every worker (a plain value would be taken to be the same everywhere).
+        mine = [int(number in self.caught) for number in STOP_SIGNALS]
+        values = self.strategy.experimental_distribute_values_from_function(lambda context: tf.constant(mine))
+        counts = self.strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None).numpy()
+        for signal_number, count in zip(STOP_SIGNALS, counts, strict=True):
+            if count:
+                raise TrainingInterrupted(self.describe_stop(signal_number), signal_number)

@@ -30,6 +30,7 @@ from rnngen.config import (
 from rnngen.corpus import Corpus, load_corpus, load_validation, split_lines
 from rnngen.devices import dtype_policy
 from rnngen.distribution import (
+    AgreedStopOnSignal,
     Placement,
     ShardedCrossEntropy,
     SummedGradientClippingAdam,
@@ -485,7 +486,12 @@ def train_corpus(
         checkpointer.epochs_done = epochs_done
         if placement.strategy is None:  # under a strategy the input pipeline orders its epochs itself
             callbacks.append(_EpochOrder(training_plan.batches))
-        callbacks += [checkpointer, StopOnSignal(caught, stop_message)]
+        stop_on_signal = (
+            StopOnSignal(caught, stop_message)
+            if placement.workers == 1
+            else AgreedStopOnSignal(caught, stop_message, placement.strategy)
+        )
+        callbacks += [checkpointer, stop_on_signal]
         stop_if_caught()
         fit_started = time.monotonic()
         try:

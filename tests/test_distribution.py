@@ -147,19 +147,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_two_workers_train_one_model_and_only_the_chief_saves(one_device: Path, tmp_path: Path) -> None:
-    if json.loads((one_device / "options.json").read_text(encoding="utf-8")):
-        pytest.skip("two workers are started once, on line windows")
-    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+def start_workers(folders: list[Path], scratch: list[Path], *arguments: str) -> list[subprocess.Popen[str]]:
+    """`rnngen train ... --distribute multiworker` as one worker per folder, the README's commands:
+    TF_CONFIG names both workers on 127.0.0.1 and this worker's place; TMPDIR is watched."""
+    cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in folders]}
     workers = []
-    for index in range(2):
-        # Each worker in a folder of its own, as on machines of their own; the README's commands.
-        folder, scratch = tmp_path / f"machine{index}", tmp_path / f"tmp{index}"
-        folder.mkdir()
-        scratch.mkdir()
-        (folder / "corpus.txt").write_text(corpus(), encoding="utf-8")
+    for index, (folder, temporary) in enumerate(zip(folders, scratch, strict=True)):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        command = ["rnngen", "train", "corpus.txt", "-o", "model", "--distribute", "multiworker", *OPTIONS]
+        command = ["rnngen", "train", "corpus.txt", "-o", "model", "--distribute", "multiworker", *arguments]
         workers.append(
             subprocess.Popen(
                 command,
@@ -167,22 +162,42 @@ def test_two_workers_train_one_model_and_only_the_chief_saves(one_device: Path, 
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env=environment(TF_CONFIG=tf_config, TMPDIR=str(scratch)),
+                env=environment(TF_CONFIG=tf_config, TMPDIR=str(temporary)),
             )
         )
+    return workers
+
+
+def finish(workers: list[subprocess.Popen[str]]) -> list[Completed]:
     try:
         outputs = [worker.communicate(timeout=240) for worker in workers]
     finally:
-        for worker in workers:
+        for worker in workers:  # one failed worker would leave the other waiting for it
             worker.kill()
-    for worker, (_, stderr) in zip(workers, outputs, strict=True):
-        assert (worker.returncode, stderr) == (0, ""), stderr
-    assert [stdout for stdout, _ in outputs] == ["model\n", ""]  # only the chief names a folder
+    return [Completed(worker.returncode, *output) for worker, output in zip(workers, outputs, strict=True)]
 
-    chief, other = tmp_path / "machine0", tmp_path / "machine1"
+
+def folders(root: Path, *names: str) -> list[Path]:
+    for name in names:
+        (root / name).mkdir()
+    return [root / name for name in names]
+
+
+def test_two_workers_train_one_model_and_only_the_chief_saves(one_device: Path, tmp_path: Path) -> None:
+    if json.loads((one_device / "options.json").read_text(encoding="utf-8")):
+        pytest.skip("two workers are started once, on line windows")
+    # Each worker in a folder of its own, as on machines of their own.
+    machines, scratch = folders(tmp_path, "machine0", "machine1"), folders(tmp_path, "tmp0", "tmp1")
+    for machine in machines:
+        (machine / "corpus.txt").write_text(corpus(), encoding="utf-8")
+    results = finish(start_workers(machines, scratch, *OPTIONS))
+    assert [(result.returncode, result.stderr) for result in results] == [(0, ""), (0, "")], results
+    assert [result.stdout for result in results] == ["model\n", ""]  # only the chief names a folder
+
+    chief, other = machines
     assert sorted(path.name for path in chief.iterdir()) == ["corpus.txt", "model"]
     assert sorted(path.name for path in other.iterdir()) == ["corpus.txt"]
-    assert not any((tmp_path / "tmp1").iterdir()) and not any((tmp_path / "tmp0").iterdir())
+    assert not any(scratch[0].iterdir()) and not any(scratch[1].iterdir())
     execution = config(chief / "model")["execution"]
     assert (execution["distribute"], execution["replicas"], execution["workers"]) == ("multiworker", 2, 2)
     assert_same_training(one_device / "single", chief / "model")
@@ -190,6 +205,34 @@ def test_two_workers_train_one_model_and_only_the_chief_saves(one_device: Path, 
     generated = rnngen("generate", "the cat", "-n", "3", "-m", str(chief / "model"), cwd=tmp_path)
     assert generated.returncode == 0 and generated.stderr == ""
     assert len(generated.stdout.split()) == 5
+
+
+def test_ctrl_c_on_the_chief_stops_every_worker_and_all_resume(one_device: Path, tmp_path: Path) -> None:
+    if json.loads((one_device / "options.json").read_text(encoding="utf-8")):
+        pytest.skip("two workers are started once, on line windows")
+    # The workers share a folder (a network file system, say): a resumed worker reads the chief's
+    # checkpoint there.
+    shared, scratch = tmp_path / "shared", folders(tmp_path, "tmp0", "tmp1")
+    shared.mkdir()
+    (shared / "corpus.txt").write_text(corpus(), encoding="utf-8")
+    workers = start_workers([shared, shared], scratch, *OPTIONS)
+    try:
+        while epochs_done(shared / "model") < 1 and workers[0].poll() is None:
+            time.sleep(0.02)
+        workers[0].send_signal(signal.SIGINT)  # in the second of three epochs, to the chief alone
+    finally:
+        stopped = finish(workers)
+    assert [result.returncode for result in stopped] == [130, 130], stopped
+    assert all("--resume" in result.stderr and "Traceback" not in result.stderr for result in stopped)
+    stopped_after = epochs_done(shared / "model")
+    assert stopped_after >= 1
+
+    resumed = finish(start_workers([shared, shared], scratch, *OPTIONS, "--resume"))
+    assert [(result.returncode, result.stderr) for result in resumed] == [(0, ""), (0, "")], resumed
+    assert sorted(path.name for path in shared.iterdir()) == ["corpus.txt", "model"]  # no checkpoint left
+    assert not any(scratch[0].iterdir()) and not any(scratch[1].iterdir())
+    assert config(shared / "model")["resumed_at_epoch"] == stopped_after
+    assert_same_training(one_device / "single", shared / "model")
 
 
 def assert_one_line_usage_error(result: Completed, message: str) -> None:
