@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from rnngen.config import CellKind, ModelConfig, TrainingConfig
+from rnngen.config import CellKind, ExecutionConfig, ModelConfig, TrainingConfig
 from rnngen.errors import UsageError
 from rnngen.sequences import TokenStream, WindowBatches, line_windows
 from rnngen.shapes import WIDTH_MULTIPLE, bucket_shape, pad_to_bucket
@@ -55,6 +55,13 @@ def test_unusable_tf_config_is_a_usage_error(distribution, environment: dict[str
     with pytest.raises(UsageError, match="--distribute multiworker") as raised:
         distribution.cluster_task(environment)
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("kind", ["mirrored", "multiworker"])
+def test_strategies_need_the_tensorflow_backend(distribution, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(distribution.keras.backend, "backend", lambda: "jax")
+    with pytest.raises(UsageError, match=f"--distribute {kind} needs Keras's TensorFlow backend"):
+        distribution.place_training(ExecutionConfig(distribute=kind))
 
 
 def uneven_window_batches() -> WindowBatches:
