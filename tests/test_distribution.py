@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -87,22 +86,34 @@ def assert_same_training(single: Path, distributed: Path) -> None:
         np.testing.assert_allclose(many[name], one[name], rtol=0, atol=WEIGHT_TOLERANCE, err_msg=name)
 
 
-@pytest.fixture(scope="module", params=[[], ["--bidirectional"]], ids=["line-windows", "bidirectional-prefixes"])
-def one_device(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def train_on_one_device(folder: Path, extra: list[str]) -> Path:
     """A workspace with the corpus and the model trained on one device (--distribute none)."""
-    workspace = tmp_path_factory.mktemp("distribution")
-    (workspace / "corpus.txt").write_text(corpus(), encoding="utf-8")
-    (workspace / "options.json").write_text(json.dumps(request.param), encoding="utf-8")
-    result = rnngen("train", "corpus.txt", "-o", "single", *OPTIONS, *request.param, cwd=workspace)
+    (folder / "corpus.txt").write_text(corpus(), encoding="utf-8")
+    (folder / "options.json").write_text(json.dumps(extra), encoding="utf-8")
+    result = rnngen("train", "corpus.txt", "-o", "single", *OPTIONS, *extra, cwd=folder)
     assert result.returncode == 0, result.stderr
-    yield workspace
+    return folder
+
+
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Line windows: sparse targets with padding, batches of uneven widths."""
+    return train_on_one_device(tmp_path_factory.mktemp("windows"), [])
+
+
+@pytest.fixture(scope="module")
+def one_device_bidirectional(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The notebook's prefixes: one-hot target rows, padded with all-zero rows when sharded."""
+    return train_on_one_device(tmp_path_factory.mktemp("prefixes"), ["--bidirectional"])
 
 
 def model_options(workspace: Path) -> list[str]:
     return [*OPTIONS, *json.loads((workspace / "options.json").read_text(encoding="utf-8"))]
 
 
-def test_mirrored_over_two_cpu_devices_trains_as_one_device(one_device: Path) -> None:
+@pytest.mark.parametrize("trained", ["one_device", "one_device_bidirectional"], ids=["windows", "prefixes"])
+def test_mirrored_over_two_cpu_devices_trains_as_one_device(request: pytest.FixtureRequest, trained: str) -> None:
+    one_device: Path = request.getfixturevalue(trained)
     result = on_two_cpu_devices(
         "train", "corpus.txt", "-o", "mirrored", "--distribute", "mirrored", *model_options(one_device), cwd=one_device
     )
@@ -113,8 +124,6 @@ def test_mirrored_over_two_cpu_devices_trains_as_one_device(one_device: Path) ->
 
 
 def test_an_interrupted_mirrored_run_resumes_under_the_strategy(one_device: Path) -> None:
-    if json.loads((one_device / "options.json").read_text(encoding="utf-8")):
-        pytest.skip("resuming is checked once, on line windows")
     arguments = ["train", "corpus.txt", "-o", "resumed", "--distribute", "mirrored", *model_options(one_device)]
     process = subprocess.Popen(
         [sys.executable, "-c", TWO_CPU_DEVICES, *arguments],
@@ -184,8 +193,6 @@ def folders(root: Path, *names: str) -> list[Path]:
 
 
 def test_two_workers_train_one_model_and_only_the_chief_saves(one_device: Path, tmp_path: Path) -> None:
-    if json.loads((one_device / "options.json").read_text(encoding="utf-8")):
-        pytest.skip("two workers are started once, on line windows")
     # Each worker in a folder of its own, as on machines of their own.
     machines, scratch = folders(tmp_path, "machine0", "machine1"), folders(tmp_path, "tmp0", "tmp1")
     for machine in machines:
@@ -208,8 +215,6 @@ def test_two_workers_train_one_model_and_only_the_chief_saves(one_device: Path, 
 
 
 def test_ctrl_c_on_the_chief_stops_every_worker_and_all_resume(one_device: Path, tmp_path: Path) -> None:
-    if json.loads((one_device / "options.json").read_text(encoding="utf-8")):
-        pytest.skip("two workers are started once, on line windows")
     # The workers share a folder (a network file system, say): a resumed worker reads the chief's
     # checkpoint there.
     shared, scratch = tmp_path / "shared", folders(tmp_path, "tmp0", "tmp1")
