@@ -28,6 +28,7 @@ _LAZY_NAMES = {
     "ArchitectureConfig": "rnngen.config",
     "TokenizerConfig": "rnngen.config",
     "TrainingConfig": "rnngen.config",
+    "ExecutionConfig": "rnngen.config",
     "CellKind": "rnngen.config",
     "GenerationConfig": "rnngen.config",
     "evaluate_file": "rnngen.evaluation",

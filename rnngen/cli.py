@@ -21,7 +21,11 @@ from rnngen.config import (
     ArchitectureConfig,
     CellKind,
     ContextKind,
+    DeviceKind,
+    DistributeKind,
+    ExecutionConfig,
     GenerationConfig,
+    PrecisionKind,
     TokenizerConfig,
     TokenizerKind,
     TrainingConfig,
@@ -45,6 +49,7 @@ _ARCHITECTURE = ArchitectureConfig()
 _TRAINING = TrainingConfig()
 _TOKENIZER = TokenizerConfig()
 _GENERATION = GenerationConfig()
+_EXECUTION = ExecutionConfig()
 # Prompts read from stdin and continued together; larger batches amortise the per-step overhead.
 
 
@@ -177,6 +182,17 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Go on from the checkpoint an interrupted run left (same options).")
     ] = False,
+    distribute: Annotated[
+        DistributeKind,
+        typer.Option(help="Train on one device, on every GPU of this machine, or on the machines TF_CONFIG names."),
+    ] = _EXECUTION.distribute,
+    device: Annotated[
+        DeviceKind, typer.Option(help="auto: a GPU when one is visible; cpu hides GPUs; gpu insists on one.")
+    ] = _EXECUTION.device,
+    precision: Annotated[
+        PrecisionKind,
+        typer.Option(help="mixed: 16-bit computation (float16 on GPU, bfloat16 on CPU), float32 weights."),
+    ] = _EXECUTION.precision,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train a model on CORPUS and save it with its vocabulary in one folder."""
@@ -228,7 +244,15 @@ def train(
         from rnngen.progress import RichTrainingReporter
 
         reporter = RichTrainingReporter()
-    result = train_corpus(corpus, destination, tokenizer, architecture, training, reporter, valid, resume=resume)
+    execution = ExecutionConfig(distribute=distribute, device=device, precision=precision)
+    result = train_corpus(
+        corpus, destination, tokenizer, architecture, training, reporter, valid, resume=resume, execution=execution
+    )
+    if not result.chief:
+        # Another worker of a multi-worker run: the chief saved the model and prints its folder.
+        if not quiet:
+            print("rnngen: training done; the chief worker saved the model", file=sys.stderr)
+        return
     if not quiet:
         from rnngen.progress import describe_metrics
 

@@ -181,6 +181,46 @@ class TrainingConfig:
             raise ValueError("clip_norm must be positive")
 
 
+class DistributeKind(str, Enum):
+    """Over which devices and machines one model is trained (tf.distribute strategies)."""
+
+    none = "none"  # one device, no strategy
+    mirrored = "mirrored"  # every GPU of this machine (or its CPU devices), one replica each
+    multiworker = "multiworker"  # several machines, described by the TF_CONFIG environment variable
+
+
+class DeviceKind(str, Enum):
+    """Where training runs."""
+
+    auto = "auto"  # a GPU when one is visible, else the CPU
+    cpu = "cpu"  # the CPU even when a GPU is visible
+    gpu = "gpu"  # a GPU, or a usage error when none is visible
+
+
+class PrecisionKind(str, Enum):
+    """The number format of the computation; weights are always kept (and saved) as float32."""
+
+    float32 = "float32"
+    # float16 on a GPU, bfloat16 on a CPU; logits, softmax and loss stay float32.
+    mixed = "mixed"
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """How and where a model is trained. None of it changes what is learned beyond rounding, so a
+    run may be resumed with other settings here (on more machines, say)."""
+
+    distribute: DistributeKind = DistributeKind.none
+    device: DeviceKind = DeviceKind.auto
+    precision: PrecisionKind = PrecisionKind.float32
+
+    def __post_init__(self) -> None:
+        # Accept plain strings ("mirrored") from Python callers.
+        object.__setattr__(self, "distribute", DistributeKind(self.distribute))
+        object.__setattr__(self, "device", DeviceKind(self.device))
+        object.__setattr__(self, "precision", PrecisionKind(self.precision))
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     """How continuations are chosen. With no temperature, top-k or top-p, the most likely word wins."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -47,4 +48,8 @@ def import_keras() -> ModuleType:
             tf.get_logger().setLevel("ERROR")
             # Touching the device list makes TensorFlow finish its (noisy) platform start-up now.
             tf.config.list_physical_devices()
+        elif importlib.util.find_spec("tensorflow") is not None:
+            # On another backend Keras still imports an installed TensorFlow later, to seed it in
+            # keras.utils.set_random_seed; importing it here keeps its start-up lines held back.
+            import tensorflow  # noqa: F401
     return keras

@@ -73,8 +73,19 @@ def build_model(config: ModelConfig, sequence_output: bool = False) -> Any:
     rather than after the last one only (batch, vocab); the weights are the same either way.
     """
     context = keras.Input(shape=(None,), dtype="int32", name="context")  # (batch, time)
+    # Under mixed precision the layers compute in 16 bits, but the logits, the softmax and so the
+    # loss stay float32: a 16-bit logit has about three significant digits, too few for a softmax
+    # over thousands of words. Layers given "float32" ignore the global policy (with the default
+    # policy this changes nothing). A tied embedding computes the logits too, so it is float32 whole.
+    output_dtype = "float32"
     embedding_class = ReversibleEmbedding if config.tie_embeddings else keras.layers.Embedding
-    embedding = embedding_class(config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding")
+    embedding = embedding_class(
+        config.vocab_size,
+        config.embedding_dim,
+        mask_zero=True,
+        name="embedding",
+        dtype=output_dtype if config.tie_embeddings else None,
+    )
     hidden = embedding(context)  # (batch, time, embedding_dim)
     for layer in range(config.layers):
         if config.dropout:
@@ -91,8 +102,8 @@ def build_model(config: ModelConfig, sequence_output: bool = False) -> Any:
     if config.tie_embeddings:
         logits = embedding(hidden, reverse=True)
     else:
-        logits = keras.layers.Dense(config.vocab_size, name="output")(hidden)
-    probabilities = keras.layers.Activation("softmax", name="softmax")(logits)
+        logits = keras.layers.Dense(config.vocab_size, name="output", dtype=output_dtype)(hidden)
+    probabilities = keras.layers.Activation("softmax", name="softmax", dtype=output_dtype)(logits)
     return keras.Model(context, probabilities, name="rnngen")
 
 

@@ -21,12 +21,24 @@ from rnngen.config import (
     STREAM_MAX_LEN,
     ArchitectureConfig,
     ContextKind,
+    ExecutionConfig,
     ModelConfig,
     TokenizerConfig,
     TrainingConfig,
     to_json_dict,
 )
 from rnngen.corpus import Corpus, load_corpus, load_validation, split_lines
+from rnngen.devices import dtype_policy
+from rnngen.distribution import (
+    AgreedStopOnSignal,
+    Placement,
+    ShardedCrossEntropy,
+    SummedGradientClippingAdam,
+    adapt_to_strategy,
+    distributed_batches,
+    place_training,
+    writable_destination,
+)
 from rnngen.errors import CorpusError, ModelFolderError, UsageError
 from rnngen.fit_callbacks import (
     CheckpointCallback,
@@ -41,6 +53,7 @@ from rnngen.keras_backend import import_keras
 from rnngen.model import build_model, export_weights, logits_model
 from rnngen.plots import write_training_curve
 from rnngen.sequences import PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
+from rnngen.shapes import pad_to_bucket
 from rnngen.store import CURVE_FILE, KERAS_FILE, check_destination, recover_folder, write_model_folder
 
 keras = import_keras()
@@ -69,6 +82,8 @@ class TrainingResult:
     epochs_run: int
     metrics: dict[str, float]
     seconds: float
+    # False on the workers of a multi-worker run other than the chief: they saved nothing.
+    chief: bool = True
 
 
 class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
@@ -81,12 +96,18 @@ class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
     def __init__(self, batches: _Batches) -> None:
         super().__init__()
         self.batches = batches
+        # JAX compiles a step per batch shape: window batches are padded to a few (see shapes.py).
+        self.bucketed = keras.backend.backend() == "jax" and isinstance(batches, WindowBatches)
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.batches.batch(index)
+        inputs, targets = self.batches.batch(index)
+        if self.bucketed:
+            assert isinstance(self.batches, WindowBatches)
+            return pad_to_bucket(inputs, targets, self.batches.batch_size, self.batches.max_positions)
+        return inputs, targets
 
 
 class _EpochOrder(keras.callbacks.Callback):  # type: ignore[name-defined]
@@ -256,7 +277,8 @@ class _TokenCrossEntropy(keras.metrics.Metric):  # type: ignore[name-defined]
             weights = ops.cast(ops.not_equal(y_true, 0), nats.dtype)
         else:  # y_true (batch, vocab) one-hot rows, y_pred (batch, vocab) logits
             nats = keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
-            weights = ops.ones_like(nats)
+            # 1 for a target row, 0 for the empty rows that pad a batch shared among replicas.
+            weights = ops.sum(ops.cast(y_true, nats.dtype), axis=-1)
         self.total.assign_add(ops.sum(nats * weights))
         self.count.assign_add(ops.sum(weights))
 
@@ -268,10 +290,54 @@ class _TokenCrossEntropy(keras.metrics.Metric):  # type: ignore[name-defined]
         self.count.assign(0.0)
 
 
-def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig) -> None:
+class _TokenAccuracy(keras.metrics.Metric):  # type: ignore[name-defined]
+    """Share of targets whose most likely token is right, over a whole epoch: `evaluate`'s top-1
+    accuracy. Keras's accuracy weighs each batch by its padded size (rows x longest line) and counts
+    the empty rows that pad a batch shared among replicas; this counts real targets only.
+    """
+
+    def __init__(self, sparse: bool, name: str = "accuracy", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.sparse = sparse
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        ops = keras.ops
+        guesses = ops.argmax(y_pred, axis=-1)
+        if self.sparse:  # y_true (batch, time) ids
+            truth, weights = y_true, ops.cast(ops.not_equal(y_true, 0), "float32")
+        else:  # y_true (batch, vocab) one-hot rows; all zero in a padding row
+            truth, weights = ops.argmax(y_true, axis=-1), ops.sum(ops.cast(y_true, "float32"), axis=-1)
+        right = ops.cast(ops.equal(ops.cast(guesses, "int32"), ops.cast(truth, "int32")), "float32")
+        self.correct.assign_add(ops.sum(right * weights))
+        self.count.assign_add(ops.sum(weights))
+
+    def result(self) -> Any:
+        return self.correct / keras.ops.maximum(self.count, 1.0)
+
+    def reset_state(self) -> None:
+        self.correct.assign(0.0)
+        self.count.assign(0.0)
+
+
+def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig, distributed: bool = False) -> None:
     # The prefix form feeds one-hot rows to categorical cross-entropy, as the notebook does. The
     # window form predicts at every position, where one-hot rows would be (batch, time, vocabulary)
     # floats; sparse categorical cross-entropy is the same loss computed from the target ids.
+    sparse = not model_config.bidirectional
+    metrics = [_TokenAccuracy(sparse=sparse), _TokenCrossEntropy(sparse=sparse)]
+    if distributed:
+        # Under a strategy each replica holds a shard of the batch: the loss and the clipping must
+        # be those of the whole batch (see rnngen/distribution.py).
+        model.compile(
+            loss=ShardedCrossEntropy(sparse=sparse),
+            optimizer=SummedGradientClippingAdam(
+                learning_rate=training.learning_rate, global_clipnorm=training.clip_norm
+            ),
+            metrics=metrics,
+        )
+        return
     if model_config.bidirectional:
         loss = keras.losses.CategoricalCrossentropy(from_logits=True)
     else:
@@ -279,8 +345,29 @@ def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig) ->
     model.compile(
         loss=loss,
         optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate, global_clipnorm=training.clip_norm),
-        metrics=["accuracy", _TokenCrossEntropy(sparse=not model_config.bidirectional)],
+        metrics=metrics,
     )
+
+
+def _fit_inputs(
+    model: Any, placement: Placement, training_plan: _DataPlan, validation_plan: _DataPlan | None, first_epoch: int
+) -> dict[str, Any]:
+    """What ``fit`` reads: the batches as a PyDataset on one device; under a strategy, each replica's
+    shard of them from tf.data, endless, with the steps of an epoch counted out."""
+    if placement.strategy is None:
+        return {
+            "x": _KerasBatches(training_plan.batches),
+            "validation_data": None if validation_plan is None else _KerasBatches(validation_plan.batches),
+        }
+    adapt_to_strategy(model, placement.strategy, training_plan.batches.batch(0))
+    inputs: dict[str, Any] = {
+        "x": distributed_batches(placement.strategy, training_plan.batches, first_epoch),
+        "steps_per_epoch": len(training_plan.batches),
+    }
+    if validation_plan is not None:
+        inputs["validation_data"] = distributed_batches(placement.strategy, validation_plan.batches, 0)
+        inputs["validation_steps"] = len(validation_plan.batches)
+    return inputs
 
 
 def train_corpus(
@@ -292,30 +379,36 @@ def train_corpus(
     reporter: TrainingReporter | None = None,
     validation_source: str | Path | None = None,
     resume: bool = False,
+    execution: ExecutionConfig | None = None,
 ) -> TrainingResult:
     """Train a model on a corpus ('-' for standard input, or a folder of .txt files) and save it.
 
     Validation lines come from ``validation_source`` when given, else from a share of the corpus.
     A checkpoint is kept beside ``destination`` after every epoch; ``resume`` goes on from it (with
     the same corpus and settings; only the number of epochs and the patience may change). SIGINT or
-    SIGTERM stops training at the next batch end with TrainingInterrupted.
+    SIGTERM stops training at the next batch end with TrainingInterrupted. ``execution`` chooses the
+    device, the precision and the distribution strategy; in a multi-worker run only the chief saves
+    (and every worker resumes from the chief's checkpoint, which it must be able to read).
     """
     tokenizer_config = tokenizer_config or TokenizerConfig()
     architecture = architecture or ArchitectureConfig()
     training = training or TrainingConfig()
+    execution = execution or ExecutionConfig()
     started = time.monotonic()
     if architecture.bidirectional and training.context is ContextKind.stream:
         raise UsageError("a bidirectional model reads each line on its own: --context stream needs one direction")
-    check_destination(destination)
-    checkpoint_path = checkpoint_folder(destination)
-    checkpoint = _checkpoint_to_resume(checkpoint_path) if resume else None
+    placement = place_training(execution)
+    shared_checkpoint = checkpoint_folder(destination)  # the chief's, which a resumed run reads
 
-    with signals_caught() as caught:
+    with writable_destination(destination, placement.chief) as own_destination, signals_caught() as caught:
+        check_destination(own_destination)
+        checkpoint_path = checkpoint_folder(own_destination)
+        checkpoint = _checkpoint_to_resume(shared_checkpoint) if resume else None
         epochs_done = 0 if checkpoint is None else checkpoint.epochs_done
 
         def stop_if_caught() -> None:
             if caught:
-                raise TrainingInterrupted(_stop_message(caught[0], epochs_done, checkpoint_path), caught[0])
+                raise TrainingInterrupted(_stop_message(caught[0], epochs_done, shared_checkpoint), caught[0])
 
         corpus = load_corpus(source, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
         vocabulary = corpus.vocabulary
@@ -343,9 +436,10 @@ def train_corpus(
         stop_if_caught()
 
         keras.utils.set_random_seed(training.seed)
-        model = build_model(model_config, sequence_output=not model_config.bidirectional)
-        trained = logits_model(model)
-        _compile(trained, model_config, training)
+        with placement.scope(), dtype_policy(placement.dtype_policy):
+            model = build_model(model_config, sequence_output=not model_config.bidirectional)
+            trained = logits_model(model)
+            _compile(trained, model_config, training, distributed=placement.strategy is not None)
         monitored = "cross_entropy" if validation_plan is None else "val_cross_entropy"
         early_stopping = reduce_learning_rate = None
         callbacks: list[Any] = []
@@ -371,7 +465,8 @@ def train_corpus(
                 )
             )
         if checkpoint is not None:
-            _restore(trained, checkpoint, early_stopping, reduce_learning_rate)
+            with placement.scope():
+                _restore(trained, checkpoint, early_stopping, reduce_learning_rate)
         if reporter is not None:
             callbacks.append(
                 _ReporterCallback(reporter, training.epochs, len(training_plan.batches), training_plan.targets)
@@ -386,16 +481,22 @@ def train_corpus(
         )
 
         def stop_message(signal_number: int) -> str:
-            return _stop_message(signal_number, checkpointer.epochs_done, checkpoint_path)
+            return _stop_message(signal_number, checkpointer.epochs_done, shared_checkpoint)
 
         checkpointer.epochs_done = epochs_done
-        callbacks += [_EpochOrder(training_plan.batches), checkpointer, StopOnSignal(caught, stop_message)]
+        if placement.strategy is None:  # under a strategy the input pipeline orders its epochs itself
+            callbacks.append(_EpochOrder(training_plan.batches))
+        stop_on_signal = (
+            StopOnSignal(caught, stop_message)
+            if placement.workers == 1
+            else AgreedStopOnSignal(caught, stop_message, placement.strategy)
+        )
+        callbacks += [checkpointer, stop_on_signal]
         stop_if_caught()
         fit_started = time.monotonic()
         try:
             trained.fit(
-                _KerasBatches(training_plan.batches),
-                validation_data=None if validation_plan is None else _KerasBatches(validation_plan.batches),
+                **_fit_inputs(trained, placement, training_plan, validation_plan, epochs_done),
                 epochs=training.epochs,
                 initial_epoch=epochs_done,
                 shuffle=False,
@@ -439,6 +540,7 @@ def train_corpus(
             "resumed_at_epoch": None if checkpoint is None else checkpoint.epochs_done,
             "training_seconds": round(training_seconds, 3),
             "fit_seconds": round(fit_seconds, 3),
+            "execution": placement.to_json(execution),
             "versions": _versions(),
         }
 
@@ -447,7 +549,7 @@ def train_corpus(
             write_training_curve(history, folder / CURVE_FILE)
 
         write_model_folder(
-            destination,
+            own_destination,
             config,
             vocabulary,
             export_weights(model, model_config),
@@ -462,6 +564,7 @@ def train_corpus(
         epochs_run=epochs_run,
         metrics=metrics,
         seconds=training_seconds,
+        chief=placement.chief,
     )
 
 
