@@ -289,3 +289,23 @@ def test_mixed_precision_model_generates_with_the_numpy_engine(tmp_path: Path) -
     # TensorFlow).
     generated = rnngen("generate", "the cat", "-n", "3", "-m", "mixed", cwd=tmp_path)
     assert generated.returncode == 0 and generated.stderr == "" and len(generated.stdout.split()) == 5
+
+
+def test_a_model_trained_on_the_gpu_generates_on_the_cpu(tmp_path: Path) -> None:
+    """The GPU path: float16 mixed precision on the GPU, then the numpy engine alone reads the folder."""
+    from rnngen.keras_backend import import_keras
+
+    import_keras()
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        pytest.skip("no GPU visible: the GPU path runs only on a machine with one")
+    (tmp_path / "corpus.txt").write_text(corpus(), encoding="utf-8")
+    arguments = ["train", "corpus.txt", "-o", "gpu", "--precision", "mixed", "--device", "gpu", *OPTIONS]
+    result = rnngen(*arguments, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    execution = config(tmp_path / "gpu")["execution"]
+    assert (execution["device"], execution["dtype_policy"]) == ("gpu", "mixed_float16")
+    assert all(array.dtype == np.float32 for array in weights(tmp_path / "gpu").values())
+    generated = rnngen("generate", "the cat", "-n", "3", "-m", "gpu", cwd=tmp_path)
+    assert generated.returncode == 0 and generated.stderr == "" and len(generated.stdout.split()) == 5
