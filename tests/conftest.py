@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.config import ModelConfig, TokenizerConfig, to_json_dict
+from rnngen.config import CellKind, ModelConfig, TokenizerConfig, to_json_dict
+from rnngen.engine import expected_weight_shapes
 from rnngen.store import StoredModel, read_model_folder, write_model_folder
 from rnngen.vocab import Vocabulary
 
@@ -34,6 +35,30 @@ def saved_model(
     base = {"tokenizer": to_json_dict(TokenizerConfig()), "model": to_json_dict(config)}
     write_model_folder(folder, {**base, **settings}, vocabulary, weights)
     return read_model_folder(folder)
+
+
+def small_config(
+    vocab_size: int, cell: CellKind = CellKind.lstm, layers: int = 1, embedding_dim: int = 4, units: int = 5
+) -> ModelConfig:
+    """A tiny one-directional model configuration for hand-made models."""
+    return ModelConfig(
+        vocab_size=vocab_size,
+        max_len=6,
+        cell=cell,
+        layers=layers,
+        bidirectional=False,
+        embedding_dim=embedding_dim,
+        units=units,
+        dropout=0.0,
+    )
+
+
+def random_weights(config: ModelConfig, seed: int, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Normal random values for every array a model of this configuration needs, from a seed."""
+    rng = np.random.default_rng(seed)
+    return {
+        name: rng.normal(0, scale, shape).astype(np.float32) for name, shape in expected_weight_shapes(config).items()
+    }
 
 
 def rnngen(*arguments: str, cwd: Path, stdin: str | None = None, timeout: float = 300) -> Completed:

@@ -14,7 +14,7 @@ from rnngen.evaluation import evaluate_text
 from rnngen.store import StoredModel, read_model_folder
 from rnngen.vocab import Vocabulary
 
-from .conftest import SEED_TEXT, saved_model
+from .conftest import SEED_TEXT, random_weights, saved_model, small_config
 
 # ids: 0 padding, 1 "a", 2 "b", 3 <eol> (and 4 <unk> when the vocabulary has one)
 PROBABILITIES = {False: [0.1, 0.4, 0.2, 0.3], True: [0.1, 0.3, 0.2, 0.3, 0.1]}
@@ -80,20 +80,8 @@ def test_evaluation_follows_the_context(seed_model: Path) -> None:
 def recurrent_model(tmp_path: Path) -> StoredModel:
     """A small model with random weights, whose predictions depend on everything read before."""
     vocabulary = Vocabulary(("a", "b", "c"))
-    config = ModelConfig(
-        vocab_size=vocabulary.size,
-        max_len=6,
-        cell=CellKind.lstm,
-        layers=2,
-        bidirectional=False,
-        embedding_dim=4,
-        units=5,
-        dropout=0.0,
-    )
-    rng = np.random.default_rng(3)
-    weights = {
-        name: rng.normal(0, 0.8, shape).astype(np.float32) for name, shape in expected_weight_shapes(config).items()
-    }
+    config = small_config(vocabulary.size, layers=2)
+    weights = random_weights(config, seed=3, scale=0.8)
     return saved_model(tmp_path / "model", vocabulary, config, weights, corpus={"distinct_characters": 3})
 
 

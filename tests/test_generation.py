@@ -12,32 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.config import CellKind, GenerationConfig, ModelConfig
-from rnngen.engine import expected_weight_shapes
+from rnngen.config import CellKind, GenerationConfig
 from rnngen.generation import TextGenerator
 from rnngen.vocab import Vocabulary
 
-from .conftest import rnngen, saved_model
+from .conftest import random_weights, rnngen, saved_model, small_config
 
 
 @pytest.fixture(scope="module")
 def random_generator(tmp_path_factory: pytest.TempPathFactory) -> TextGenerator:
     """A small untrained model with random weights: its choices are far from certain."""
     vocabulary = Vocabulary(("a", "b", "c", "d"))
-    config = ModelConfig(
-        vocab_size=vocabulary.size,
-        max_len=6,
-        cell=CellKind.gru,
-        layers=1,
-        bidirectional=False,
-        embedding_dim=3,
-        units=4,
-        dropout=0.0,
-    )
-    rng = np.random.default_rng(5)
-    weights = {
-        name: rng.normal(0, 1.5, shape).astype(np.float32) for name, shape in expected_weight_shapes(config).items()
-    }
+    config = small_config(vocabulary.size, cell=CellKind.gru, embedding_dim=3, units=4)
+    weights = random_weights(config, seed=5, scale=1.5)
     return TextGenerator(saved_model(tmp_path_factory.mktemp("random") / "model", vocabulary, config, weights))
 
 

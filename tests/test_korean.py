@@ -11,16 +11,14 @@ import sys
 import unicodedata
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from rnngen.config import CellKind, GenerationConfig, ModelConfig, TokenizerConfig, TokenizerKind, to_json_dict
-from rnngen.engine import expected_weight_shapes
+from rnngen.config import GenerationConfig, TokenizerConfig, TokenizerKind, to_json_dict
 from rnngen.generation import TextGenerator
 from rnngen.text import WORD_START
 from rnngen.vocab import Vocabulary
 
-from .conftest import REPOSITORY, rnngen, saved_model
+from .conftest import REPOSITORY, random_weights, rnngen, saved_model, small_config
 
 KOREAN_CORPUS = REPOSITORY / "corpora" / "korean.txt"
 MISSING_KIWI = '--tokenizer morph needs kiwipiepy: pip install "rnngen[ko]"'
@@ -29,20 +27,8 @@ MISSING_KIWI = '--tokenizer morph needs kiwipiepy: pip install "rnngen[ko]"'
 def hand_made(folder: Path, kind: str, words: tuple[str, ...], favourite: str | None = None) -> Path:
     """A model folder with random weights; with a favourite token, that token always wins."""
     vocabulary = Vocabulary(words)
-    config = ModelConfig(
-        vocab_size=vocabulary.size,
-        max_len=6,
-        cell=CellKind.lstm,
-        layers=1,
-        bidirectional=False,
-        embedding_dim=4,
-        units=5,
-        dropout=0.0,
-    )
-    rng = np.random.default_rng(3)
-    weights = {
-        name: rng.normal(0, 1, shape).astype(np.float32) for name, shape in expected_weight_shapes(config).items()
-    }
+    config = small_config(vocabulary.size)
+    weights = random_weights(config, seed=3)
     if favourite is not None:
         weights["output.kernel"][:] = 0.0
         weights["output.bias"][:] = 0.0
