@@ -256,6 +256,15 @@ def _data_plan(
     return _DataPlan(batches, windows.targets)
 
 
+def _target_weights(y_true: Any, sparse: bool, dtype: Any) -> Any:
+    """1 for each real target, 0 for padding: id 0 in (batch, time) ids, or an all-zero one-hot row
+    (the empty rows that pad a batch shared among replicas) in (batch, vocab) targets."""
+    ops = keras.ops
+    if sparse:
+        return ops.cast(ops.not_equal(y_true, 0), dtype)
+    return ops.sum(ops.cast(y_true, dtype), axis=-1)
+
+
 class _TokenCrossEntropy(keras.metrics.Metric):  # type: ignore[name-defined]
     """Mean cross-entropy per predicted token over a whole epoch: total nats / total tokens.
 
@@ -274,11 +283,9 @@ class _TokenCrossEntropy(keras.metrics.Metric):  # type: ignore[name-defined]
         ops = keras.ops
         if self.sparse:  # y_true (batch, time) ids, y_pred (batch, time, vocab) logits
             nats = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
-            weights = ops.cast(ops.not_equal(y_true, 0), nats.dtype)
         else:  # y_true (batch, vocab) one-hot rows, y_pred (batch, vocab) logits
             nats = keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
-            # 1 for a target row, 0 for the empty rows that pad a batch shared among replicas.
-            weights = ops.sum(ops.cast(y_true, nats.dtype), axis=-1)
+        weights = _target_weights(y_true, self.sparse, nats.dtype)
         self.total.assign_add(ops.sum(nats * weights))
         self.count.assign_add(ops.sum(weights))
 
@@ -305,10 +312,8 @@ class _TokenAccuracy(keras.metrics.Metric):  # type: ignore[name-defined]
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         ops = keras.ops
         guesses = ops.argmax(y_pred, axis=-1)
-        if self.sparse:  # y_true (batch, time) ids
-            truth, weights = y_true, ops.cast(ops.not_equal(y_true, 0), "float32")
-        else:  # y_true (batch, vocab) one-hot rows; all zero in a padding row
-            truth, weights = ops.argmax(y_true, axis=-1), ops.sum(ops.cast(y_true, "float32"), axis=-1)
+        truth = y_true if self.sparse else ops.argmax(y_true, axis=-1)
+        weights = _target_weights(y_true, self.sparse, "float32")
         right = ops.cast(ops.equal(ops.cast(guesses, "int32"), ops.cast(truth, "int32")), "float32")
         self.correct.assign_add(ops.sum(right * weights))
         self.count.assign_add(ops.sum(weights))
