@@ -14,7 +14,7 @@ from rnngen.engine import NumpyLanguageModel, Readings
 from rnngen.errors import ModelFolderError, UnknownWordsError
 from rnngen.sampling import allowed_probabilities, choose, choose_argmax_rows
 from rnngen.store import StoredModel, read_model_folder
-from rnngen.text import make_tokenizer, normalize_text
+from rnngen.text import WORD_START, make_tokenizer, normalize_text
 from rnngen.vocab import Encoded
 
 
@@ -57,6 +57,13 @@ class NextWord:
     probability: float
 
 
+@dataclass(frozen=True)
+class _Prompt(Encoded):
+    """An encoded prompt, and whether its last word is over (see ``TextGenerator._word_closed``)."""
+
+    word_closed: bool = False
+
+
 @dataclass
 class _Draft:
     """A continuation being built."""
@@ -78,6 +85,22 @@ class TextGenerator:
             self.engine = NumpyLanguageModel(stored.model, stored.weights)
         except ValueError as error:
             raise ModelFolderError(f"{stored.folder}: {error}") from None
+        self.continuing_ids = self._continuing_ids()
+
+    def _continuing_ids(self) -> np.ndarray:
+        """Ids of the tokens that continue the word before them rather than start one (morph pieces
+        such as "가", characters other than the space): none for the word tokenizer.
+
+        Empty as well when the vocabulary starts no word at all, so that banning these ids can never
+        leave a prompt with nothing to choose.
+        """
+        if not self.tokenizer.reserves_word_start:
+            return np.empty(0, dtype=np.int64)
+        words = self.vocabulary.words
+        continuing = [position + 1 for position, word in enumerate(words) if not word.startswith(WORD_START)]
+        if len(continuing) == len(words):
+            return np.empty(0, dtype=np.int64)
+        return np.asarray(continuing, dtype=np.int64)
 
     @classmethod
     def from_folder(cls, folder: Path) -> TextGenerator:
@@ -88,16 +111,39 @@ class TextGenerator:
         """How many prompts to step together: as many as the logits budget allows, at least one."""
         return max(1, min(MAX_PROMPTS_PER_BATCH, LOGITS_PER_BATCH // self.vocabulary.size))
 
-    def _encode(self, prompt: str, strict: bool) -> Encoded:
+    def _encode(self, prompt: str, strict: bool) -> _Prompt:
         return self._encode_all([prompt], strict)[0]
 
-    def _encode_all(self, prompts: Sequence[str], strict: bool) -> list[Encoded]:
+    def _encode_all(self, prompts: Sequence[str], strict: bool) -> list[_Prompt]:
         # Split together: the morph tokenizer analyses the new words of all the prompts in one call.
-        encoded = [self.vocabulary.encode(tokens) for tokens in self.tokenizer.split_lines(prompts)]
-        for prompt in encoded:
+        encoded = []
+        for text, tokens in zip(prompts, self.tokenizer.split_lines(prompts), strict=True):
+            prompt = self.vocabulary.encode(tokens)
             if strict and prompt.unknown_words:
                 raise UnknownWordsError(f"unknown words in the prompt: {' '.join(prompt.unknown_words)}")
+            encoded.append(_Prompt(prompt.ids, prompt.unknown_words, self._word_closed(text, tokens)))
         return encoded
+
+    def _word_closed(self, text: str, tokens: Sequence[str]) -> bool:
+        """Whether the prompt's last word is over, so that the continuation must start a new one.
+
+        It is when the text ends in a character the tokenizer drops ("영화." read as "▁영화"):
+        a piece such as "가" would otherwise be printed after the full stop, as "영화.가". It is
+        also when the last token was unknown and skipped: the model never read it, so nothing can
+        continue it.
+        """
+        if not text or not tokens:
+            return bool(text)
+        if not self.tokenizer.clean(text[-1]).strip():
+            return True
+        return self.vocabulary.unknown_id is None and self.vocabulary.id_of(tokens[-1]) is None
+
+    def _start_new_words(self, scores: np.ndarray, prompts: Sequence[_Prompt], ban: float) -> None:
+        """Rule out, in the first step's scores (rows, vocabulary), the tokens that would continue a
+        closed prompt's last word: ``ban`` is -inf for logits, 0 for probabilities."""
+        rows = [row for row, prompt in enumerate(prompts) if prompt.word_closed]
+        if rows and len(self.continuing_ids):
+            scores[np.ix_(rows, self.continuing_ids)] = ban
 
     def _read_prompts(self, encoded: Sequence[Encoded]) -> Readings:
         readings = self.engine.new_readings(len(encoded))
@@ -150,7 +196,7 @@ class TextGenerator:
         return generations
 
     def _step_all(
-        self, encoded: Sequence[Encoded], settings: GenerationConfig, first_index: int, with_probabilities: bool
+        self, encoded: Sequence[_Prompt], settings: GenerationConfig, first_index: int, with_probabilities: bool
     ) -> list[_Draft]:
         """Argmax or sampling, all prompts stepped together."""
         readings = self._read_prompts(encoded)
@@ -163,10 +209,15 @@ class TextGenerator:
         for step in range(settings.words):
             if needs_probabilities:
                 probabilities = readings.probabilities()
+                if step == 0:
+                    self._start_new_words(probabilities, encoded, ban=0.0)
                 chosen = choose(probabilities, settings, generators, banned)
             else:
                 # The softmax keeps the order of the logits: the best logit is the best word.
-                chosen = choose_argmax_rows(readings.logits(), banned, overwrite=True)
+                logits = readings.logits()
+                if step == 0:
+                    self._start_new_words(logits, encoded, ban=-np.inf)
+                chosen = choose_argmax_rows(logits, banned, overwrite=True)
             for row, draft in enumerate(drafts):
                 if draft.finished:
                     continue
@@ -182,7 +233,7 @@ class TextGenerator:
             readings.feed(chosen)
         return drafts
 
-    def _beam_search(self, prompt: Encoded, settings: GenerationConfig) -> _Draft:
+    def _beam_search(self, prompt: _Prompt, settings: GenerationConfig) -> _Draft:
         """The continuation with the highest mean log-probability per word among ``beam`` kept at each step.
 
         A continuation that reaches the end of the line (with ``stop_at_eol``) is set aside as
@@ -193,8 +244,10 @@ class TextGenerator:
         finished: list[_Draft] = []
         banned = self._banned(settings)
         end_of_line = self.vocabulary.end_of_line_id
-        for _ in range(settings.words):
+        for step in range(settings.words):
             probabilities = readings.probabilities()  # (live drafts, vocab)
+            if step == 0:
+                self._start_new_words(probabilities, [prompt], ban=0.0)
             with np.errstate(divide="ignore"):
                 log_probabilities = np.log(allowed_probabilities(probabilities, banned))
             totals = np.array([draft.log_probability for draft in drafts])[:, None] + log_probabilities
@@ -235,7 +288,9 @@ class TextGenerator:
         and the prompt's unknown words."""
         encoded = self._encode(normalize_text(prompt).strip(), strict)
         with threadpool_limits(limits=1):
-            probabilities = self._read_prompts([encoded]).probabilities()[0]
+            probabilities = self._read_prompts([encoded]).probabilities()
+            self._start_new_words(probabilities, [encoded], ban=0.0)
+            probabilities = probabilities[0]
         banned = [] if self.vocabulary.unknown_id is None else [self.vocabulary.unknown_id]
         allowed = allowed_probabilities(probabilities, banned)
         count = min(count, int((allowed > 0).sum()))

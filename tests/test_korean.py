@@ -24,8 +24,11 @@ KOREAN_CORPUS = REPOSITORY / "corpora" / "korean.txt"
 MISSING_KIWI = '--tokenizer morph needs kiwipiepy: pip install "rnngen[ko]"'
 
 
-def hand_made(folder: Path, kind: str, words: tuple[str, ...], favourite: str | None = None) -> Path:
-    """A model folder with random weights; with a favourite token, that token always wins."""
+def hand_made(
+    folder: Path, kind: str, words: tuple[str, ...], favourite: str | None = None, runner_up: str | None = None
+) -> Path:
+    """A model folder with random weights; with a favourite token, that token always wins, and the
+    runner-up comes second."""
     vocabulary = Vocabulary(words)
     config = small_config(vocabulary.size)
     weights = random_weights(config, seed=3)
@@ -33,6 +36,8 @@ def hand_made(folder: Path, kind: str, words: tuple[str, ...], favourite: str | 
         weights["output.kernel"][:] = 0.0
         weights["output.bias"][:] = 0.0
         weights["output.bias"][vocabulary.id_of(favourite)] = 10.0
+    if runner_up is not None:
+        weights["output.bias"][vocabulary.id_of(runner_up)] = 5.0
     tokenizer = to_json_dict(TokenizerConfig(kind=TokenizerKind(kind)))
     saved_model(folder, vocabulary, config, weights, tokenizer=tokenizer)
     return folder
@@ -51,6 +56,54 @@ def test_a_morph_continuation_attaches_to_the_prompts_last_word(tmp_path: Path, 
     generation = generator.generate("영화", GenerationConfig(words=2))
     assert generation.text == expected
     assert generation.words == [favourite, favourite]
+
+
+CLOSED_PROMPT_SETTINGS = [
+    GenerationConfig(words=2),
+    GenerationConfig(words=2, temperature=0.5, top_k=1, seed=1),
+    GenerationConfig(words=2, beam=2),
+]
+
+
+@pytest.mark.parametrize("settings", CLOSED_PROMPT_SETTINGS, ids=["argmax", "sampling", "beam"])
+@pytest.mark.parametrize(
+    ("kind", "words", "runner_up", "prompt", "expected"),
+    [
+        # A dropped full stop ends the word: "가" may not follow it, the best word start comes first.
+        ("morph", MORPH_WORDS, "▁정말", "영화.", "영화. 정말가"),
+        ("morph", MORPH_WORDS, "▁정말", "영화 ...", "영화 ... 정말가"),
+        # The last word was unknown and skipped (no unknown-word id): nothing can continue it.
+        ("morph", MORPH_WORDS, "▁정말", "영화 엉뚱", "영화 엉뚱 정말가"),
+        ("char", CHAR_WORDS, "▁", "영화.", "영화. 가"),
+        # An open last word is continued as before.
+        ("morph", MORPH_WORDS, "▁정말", "영화", "영화가가"),
+        ("char", CHAR_WORDS, "▁", "영화", "영화가가"),
+    ],
+)
+def test_a_closed_last_word_is_never_continued(
+    tmp_path: Path,
+    settings: GenerationConfig,
+    kind: str,
+    words: tuple[str, ...],
+    runner_up: str,
+    prompt: str,
+    expected: str,
+) -> None:
+    generator = TextGenerator.from_folder(hand_made(tmp_path / kind, kind, words, favourite="가", runner_up=runner_up))
+    assert generator.generate(prompt, settings).text == expected
+    # Batched with open prompts, each row keeps its own rule.
+    batch = generator.generate_batch(["영화", prompt, "영화"], settings, with_probabilities=False)
+    assert [generation.text for generation in batch] == ["영화가가", expected, "영화가가"]
+
+
+def test_next_words_after_a_closed_word_start_new_words(tmp_path: Path) -> None:
+    generator = TextGenerator.from_folder(hand_made(tmp_path / "morph", "morph", MORPH_WORDS, "가", "▁정말"))
+    closed, _ = generator.next_words("영화.", 20)
+    open_, _ = generator.next_words("영화", 2)
+    assert closed[0].word == "▁정말"
+    # Only word starts and the end of the line remain; the pieces are ruled out, not merely ranked low.
+    assert {word.word for word in closed} == {word for word in MORPH_WORDS if word.startswith("▁")} | {"<eol>"}
+    assert [word.word for word in open_] == ["가", "▁정말"]
 
 
 @pytest.mark.parametrize(
