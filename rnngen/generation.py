@@ -141,8 +141,8 @@ class TextGenerator:
     def _start_new_words(self, scores: np.ndarray, prompts: Sequence[_Prompt], ban: float) -> None:
         """Rule out, in the first step's scores (rows, vocabulary), the tokens that would continue a
         closed prompt's last word: ``ban`` is -inf for logits, 0 for probabilities."""
-        rows = [row for row, prompt in enumerate(prompts) if prompt.word_closed]
-        if rows and len(self.continuing_ids):
+        rows = np.flatnonzero([prompt.word_closed for prompt in prompts])
+        if len(rows) and len(self.continuing_ids):
             scores[np.ix_(rows, self.continuing_ids)] = ban
 
     def _read_prompts(self, encoded: Sequence[Encoded]) -> Readings:
