@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from types import ModuleType
 
+from rnngen.allocator import keep_freed_memory
+
 # TensorFlow reads these when it is first imported: no C++ info or warning lines. (oneDNN stays on:
 # it nearly halves training time on CPU; its start-up notice is held back with the rest.)
 QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "ABSL_MIN_LOG_LEVEL": "3"}
@@ -38,6 +40,7 @@ def import_keras() -> ModuleType:
         return sys.modules["keras"]
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    keep_freed_memory()  # before the backend's own threads and arenas exist
     with _stderr_silenced():
         import keras
 
