@@ -29,6 +29,7 @@ from rnngen.config import (
     TokenizerConfig,
     TokenizerKind,
     TrainingConfig,
+    XlaKind,
 )
 from rnngen.errors import MissingDependencyError, RnngenError, UsageError
 
@@ -193,6 +194,12 @@ def train(
         PrecisionKind,
         typer.Option(help="mixed: 16-bit computation (float16 on GPU, bfloat16 on CPU), float32 weights."),
     ] = _EXECUTION.precision,
+    xla: Annotated[
+        XlaKind,
+        typer.Option(
+            help="Compile the training step with XLA. auto: on a CPU for stream context, on a GPU as Keras does."
+        ),
+    ] = _EXECUTION.xla,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train a model on CORPUS and save it with its vocabulary in one folder."""
@@ -244,7 +251,7 @@ def train(
         from rnngen.progress import RichTrainingReporter
 
         reporter = RichTrainingReporter()
-    execution = ExecutionConfig(distribute=distribute, device=device, precision=precision)
+    execution = ExecutionConfig(distribute=distribute, device=device, precision=precision, xla=xla)
     result = train_corpus(
         corpus, destination, tokenizer, architecture, training, reporter, valid, resume=resume, execution=execution
     )

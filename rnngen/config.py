@@ -205,6 +205,14 @@ class PrecisionKind(str, Enum):
     mixed = "mixed"
 
 
+class XlaKind(str, Enum):
+    """Whether the training step is compiled with XLA (TensorFlow's compiler; JAX always compiles)."""
+
+    auto = "auto"  # on a CPU for many stream-window steps (see training.py), on a GPU as Keras chooses
+    on = "on"
+    off = "off"
+
+
 @dataclass(frozen=True)
 class ExecutionConfig:
     """How and where a model is trained. None of it changes what is learned beyond rounding, so a
@@ -213,12 +221,14 @@ class ExecutionConfig:
     distribute: DistributeKind = DistributeKind.none
     device: DeviceKind = DeviceKind.auto
     precision: PrecisionKind = PrecisionKind.float32
+    xla: XlaKind = XlaKind.auto
 
     def __post_init__(self) -> None:
         # Accept plain strings ("mirrored") from Python callers.
         object.__setattr__(self, "distribute", DistributeKind(self.distribute))
         object.__setattr__(self, "device", DeviceKind(self.device))
         object.__setattr__(self, "precision", PrecisionKind(self.precision))
+        object.__setattr__(self, "xla", XlaKind(self.xla))
 
 
 @dataclass(frozen=True)

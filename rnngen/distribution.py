@@ -122,6 +122,7 @@ class Placement:
             "distribute": execution.distribute.value,
             "device": self.device,
             "precision": execution.precision.value,
+            "xla": execution.xla.value,
             "dtype_policy": self.dtype_policy,
             "replicas": self.replicas,
             "workers": self.workers,

@@ -25,6 +25,7 @@ from rnngen.config import (
     ModelConfig,
     TokenizerConfig,
     TrainingConfig,
+    XlaKind,
     to_json_dict,
 )
 from rnngen.corpus import Corpus, load_corpus, load_validation, split_lines
@@ -326,7 +327,34 @@ class _TokenAccuracy(keras.metrics.Metric):  # type: ignore[name-defined]
         self.count.assign(0.0)
 
 
-def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig, distributed: bool = False) -> None:
+# XLA fuses the recurrent cells' many small operations (a few per time step, each a dispatch of its
+# own in a TensorFlow graph) into a few compiled loops: on this project's 2-core CPU it trained PTB's
+# stream windows 1.46x as fast (benchmarks/RESULTS.md). It compiles one program per batch shape, a few
+# seconds each, so by default it is used where the shapes are few, as stream windows (all of one
+# width), and the steps many. Keras leaves XLA off on a CPU, and on a GPU chooses for itself.
+XLA_MIN_STEPS_PER_EPOCH = 100
+
+
+def _jit_compile(
+    execution: ExecutionConfig, placement: Placement, training: TrainingConfig, training_plan: _DataPlan
+) -> bool | str:
+    """Keras's jit_compile for this run. ``--xla on|off`` decides; with auto, True for many stream-window
+    steps with TensorFlow on one CPU, otherwise Keras's own choice ("auto": XLA on a GPU, never under a
+    strategy; JAX always compiles)."""
+    if execution.xla is not XlaKind.auto:
+        return execution.xla is XlaKind.on
+    if keras.backend.backend() != "tensorflow" or placement.strategy is not None or placement.device != "cpu":
+        return "auto"
+    return training.context is ContextKind.stream and len(training_plan.batches) >= XLA_MIN_STEPS_PER_EPOCH
+
+
+def _compile(
+    model: Any,
+    model_config: ModelConfig,
+    training: TrainingConfig,
+    distributed: bool = False,
+    jit_compile: bool | str = "auto",
+) -> None:
     # The prefix form feeds one-hot rows to categorical cross-entropy, as the notebook does. The
     # window form predicts at every position, where one-hot rows would be (batch, time, vocabulary)
     # floats; sparse categorical cross-entropy is the same loss computed from the target ids.
@@ -351,6 +379,7 @@ def _compile(model: Any, model_config: ModelConfig, training: TrainingConfig, di
         loss=loss,
         optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate, global_clipnorm=training.clip_norm),
         metrics=metrics,
+        jit_compile=jit_compile,
     )
 
 
@@ -444,7 +473,13 @@ def train_corpus(
         with placement.scope(), dtype_policy(placement.dtype_policy):
             model = build_model(model_config, sequence_output=not model_config.bidirectional)
             trained = logits_model(model)
-            _compile(trained, model_config, training, distributed=placement.strategy is not None)
+            _compile(
+                trained,
+                model_config,
+                training,
+                distributed=placement.strategy is not None,
+                jit_compile=_jit_compile(execution, placement, training, training_plan),
+            )
         monitored = "cross_entropy" if validation_plan is None else "val_cross_entropy"
         early_stopping = reduce_learning_rate = None
         callbacks: list[Any] = []

@@ -106,3 +106,52 @@ def test_learning_rate_decays_every_epoch(corpus: Path, tmp_path: Path) -> None:
     )
     config = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
     assert config["history"]["learning_rate"] == pytest.approx([0.01, 0.005, 0.0025])
+
+
+def test_xla_trains_as_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnngen import training as training_module
+    from rnngen.config import ContextKind, ExecutionConfig, XlaKind
+
+    corpus = tmp_path / "lines.txt"
+    corpus.write_text("\n".join(f"the cat number {i % 7} sat on the mat" for i in range(40)), encoding="utf-8")
+    compiled_with = []
+    compile_model = training_module._compile
+
+    def recording_compile(*arguments: object, jit_compile: bool | str = "auto", **keywords: object) -> None:
+        compiled_with.append(jit_compile)
+        compile_model(*arguments, jit_compile=jit_compile, **keywords)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training_module, "_compile", recording_compile)
+    architecture = ArchitectureConfig(units=8, embedding_dim=4)
+    settings = TrainingConfig(epochs=2, batch_size=2, context=ContextKind.stream, val_split=0.0, patience=0)
+    losses = {}
+    for xla in (XlaKind.on, XlaKind.off):
+        folder = tmp_path / xla.value
+        train_corpus(corpus, folder, architecture=architecture, training=settings, execution=ExecutionConfig(xla=xla))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        losses[xla] = config["history"]["loss"]
+        assert config["execution"]["xla"] == xla.value
+    assert compiled_with == [True, False]
+    # The same steps from the same weights (no dropout): only the order of float additions differs.
+    np.testing.assert_allclose(losses[XlaKind.on], losses[XlaKind.off], rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("xla", "context", "steps", "expected"),
+    [
+        ("auto", "stream", 100, True),
+        ("auto", "stream", 99, False),  # too few steps to repay compiling
+        ("auto", "line", 1000, False),  # lines come in many widths: a compilation for each
+        ("on", "line", 1, True),
+        ("off", "stream", 1000, False),
+    ],
+)
+def test_xla_is_chosen_for_many_stream_steps_on_a_cpu(xla: str, context: str, steps: int, expected: bool) -> None:
+    from rnngen.config import ContextKind, ExecutionConfig
+    from rnngen.distribution import Placement
+    from rnngen.training import _DataPlan, _jit_compile
+
+    placement = Placement(strategy=None, device="cpu", dtype_policy="float32")
+    plan = _DataPlan(batches=[None] * steps, targets=steps)  # type: ignore[arg-type]
+    training = TrainingConfig(context=ContextKind(context))
+    assert _jit_compile(ExecutionConfig(xla=xla), placement, training, plan) is expected
