@@ -74,8 +74,9 @@ class RecurrentCell:
 
     def project_inputs(self, inputs: np.ndarray) -> np.ndarray:
         """x @ W + input bias for many steps at once: (..., inputs) -> (..., gates * units)."""
-        input_bias = self.bias[0] if self.kind is CellKind.gru else self.bias
-        return inputs @ self.kernel + input_bias
+        projected = inputs @ self.kernel
+        projected += self.bias[0] if self.kind is CellKind.gru else self.bias  # in place: no second array
+        return projected
 
     def step(self, projected: np.ndarray, state: State) -> State:
         """One time step from projected inputs (batch, gates * units); returns the new state."""
