@@ -266,29 +266,29 @@ def _target_weights(y_true: Any, sparse: bool, dtype: Any) -> Any:
     return ops.sum(ops.cast(y_true, dtype), axis=-1)
 
 
-class _TokenCrossEntropy(keras.metrics.Metric):  # type: ignore[name-defined]
-    """Mean cross-entropy per predicted token over a whole epoch: total nats / total tokens.
+class _PerTargetMean(keras.metrics.Metric):  # type: ignore[name-defined]
+    """A value per target, averaged over the real targets of a whole epoch: total / count.
 
-    Keras's own loss and cross-entropy metrics average per-batch means, so a batch of short lines
-    weighs as much as a batch of long ones; this sums over tokens, which makes exp(result) the
-    perplexity `rnngen evaluate` reports. Padding targets (id 0, never a real word) are left out.
+    Keras's own loss and metrics average per-batch means, weighing each batch by its padded size;
+    these sum over real targets only (not padding id 0, nor the empty rows that pad a batch shared
+    among replicas), which makes them the figures `rnngen evaluate` reports.
     """
 
-    def __init__(self, sparse: bool, name: str = "cross_entropy", **kwargs: Any) -> None:
+    def __init__(self, sparse: bool, name: str, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self.sparse = sparse
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
+    def per_target(self, y_true: Any, y_pred: Any) -> Any:
+        """The value of each target: (batch, time) for ids, (batch,) for one-hot rows."""
+        raise NotImplementedError
+
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        ops = keras.ops
-        if self.sparse:  # y_true (batch, time) ids, y_pred (batch, time, vocab) logits
-            nats = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
-        else:  # y_true (batch, vocab) one-hot rows, y_pred (batch, vocab) logits
-            nats = keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
-        weights = _target_weights(y_true, self.sparse, nats.dtype)
-        self.total.assign_add(ops.sum(nats * weights))
-        self.count.assign_add(ops.sum(weights))
+        values = self.per_target(y_true, y_pred)
+        weights = _target_weights(y_true, self.sparse, values.dtype)
+        self.total.assign_add(keras.ops.sum(values * weights))
+        self.count.assign_add(keras.ops.sum(weights))
 
     def result(self) -> Any:
         return self.total / keras.ops.maximum(self.count, 1.0)
@@ -298,33 +298,30 @@ class _TokenCrossEntropy(keras.metrics.Metric):  # type: ignore[name-defined]
         self.count.assign(0.0)
 
 
-class _TokenAccuracy(keras.metrics.Metric):  # type: ignore[name-defined]
-    """Share of targets whose most likely token is right, over a whole epoch: `evaluate`'s top-1
-    accuracy. Keras's accuracy weighs each batch by its padded size (rows x longest line) and counts
-    the empty rows that pad a batch shared among replicas; this counts real targets only.
-    """
+class _TokenCrossEntropy(_PerTargetMean):
+    """Mean cross-entropy per predicted token: exp(result) is the perplexity `rnngen evaluate` reports."""
+
+    def __init__(self, sparse: bool, name: str = "cross_entropy", **kwargs: Any) -> None:
+        super().__init__(sparse, name=name, **kwargs)
+
+    def per_target(self, y_true: Any, y_pred: Any) -> Any:
+        if self.sparse:  # y_true (batch, time) ids, y_pred (batch, time, vocab) logits
+            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        # y_true (batch, vocab) one-hot rows, y_pred (batch, vocab) logits
+        return keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
+
+
+class _TokenAccuracy(_PerTargetMean):
+    """Share of targets whose most likely token is right: `evaluate`'s top-1 accuracy."""
 
     def __init__(self, sparse: bool, name: str = "accuracy", **kwargs: Any) -> None:
-        super().__init__(name=name, **kwargs)
-        self.sparse = sparse
-        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+        super().__init__(sparse, name=name, **kwargs)
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    def per_target(self, y_true: Any, y_pred: Any) -> Any:
         ops = keras.ops
-        guesses = ops.argmax(y_pred, axis=-1)
-        truth = y_true if self.sparse else ops.argmax(y_true, axis=-1)
-        weights = _target_weights(y_true, self.sparse, "float32")
-        right = ops.cast(ops.equal(ops.cast(guesses, "int32"), ops.cast(truth, "int32")), "float32")
-        self.correct.assign_add(ops.sum(right * weights))
-        self.count.assign_add(ops.sum(weights))
-
-    def result(self) -> Any:
-        return self.correct / keras.ops.maximum(self.count, 1.0)
-
-    def reset_state(self) -> None:
-        self.correct.assign(0.0)
-        self.count.assign(0.0)
+        guesses = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        truth = ops.cast(y_true if self.sparse else ops.argmax(y_true, axis=-1), "int32")
+        return ops.cast(ops.equal(guesses, truth), "float32")
 
 
 # XLA fuses the recurrent cells' many small operations (a few per time step, each a dispatch of its
