@@ -19,8 +19,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY_NAMES = {
-    "train_corpus": "rnngen.training",
-    "TrainingResult": "rnngen.training",
+    "train_corpus": "rnngen.trainer",
+    "TrainingResult": "rnngen.training_setup",
     "TextGenerator": "rnngen.generation",
     "Generation": "rnngen.generation",
     "read_model_folder": "rnngen.store",

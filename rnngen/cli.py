@@ -23,6 +23,7 @@ from rnngen.config import (
     ContextKind,
     DeviceKind,
     DistributeKind,
+    EngineKind,
     ExecutionConfig,
     GenerationConfig,
     PrecisionKind,
@@ -200,6 +201,10 @@ def train(
             help="Compile the training step with XLA. auto: on a CPU for stream context, on a GPU as Keras does."
         ),
     ] = _EXECUTION.xla,
+    engine: Annotated[
+        EngineKind,
+        typer.Option(help="keras: every option, CPU or GPU. numpy: CPU, one direction, starts without TensorFlow."),
+    ] = _EXECUTION.engine,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train a model on CORPUS and save it with its vocabulary in one folder."""
@@ -244,14 +249,14 @@ def train(
     if not resume and checkpoint_folder(destination).exists():
         _warn(f"starting over: {checkpoint_folder(destination)} holds an interrupted run (--resume goes on from it)")
 
-    from rnngen.training import train_corpus
+    from rnngen.trainer import train_corpus
 
     reporter = None
     if not quiet:
         from rnngen.progress import RichTrainingReporter
 
         reporter = RichTrainingReporter()
-    execution = ExecutionConfig(distribute=distribute, device=device, precision=precision, xla=xla)
+    execution = ExecutionConfig(distribute=distribute, device=device, precision=precision, xla=xla, engine=engine)
     result = train_corpus(
         corpus, destination, tokenizer, architecture, training, reporter, valid, resume=resume, execution=execution
     )

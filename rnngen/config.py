@@ -213,15 +213,23 @@ class XlaKind(str, Enum):
     off = "off"
 
 
+class EngineKind(str, Enum):
+    """What computes the training steps."""
+
+    keras = "keras"  # Keras's fit on its backend (TensorFlow, JAX, PyTorch): every option, CPU or GPU
+    numpy = "numpy"  # backprop.py on the CPU: starts without TensorFlow; one-directional models only
+
+
 @dataclass(frozen=True)
 class ExecutionConfig:
-    """How and where a model is trained. None of it changes what is learned beyond rounding, so a
-    run may be resumed with other settings here (on more machines, say)."""
+    """How and where a model is trained. Apart from the engine, none of it changes what is learned
+    beyond rounding, so a run may be resumed with other settings here (on more machines, say)."""
 
     distribute: DistributeKind = DistributeKind.none
     device: DeviceKind = DeviceKind.auto
     precision: PrecisionKind = PrecisionKind.float32
     xla: XlaKind = XlaKind.auto
+    engine: EngineKind = EngineKind.keras
 
     def __post_init__(self) -> None:
         # Accept plain strings ("mirrored") from Python callers.
@@ -229,6 +237,7 @@ class ExecutionConfig:
         object.__setattr__(self, "device", DeviceKind(self.device))
         object.__setattr__(self, "precision", PrecisionKind(self.precision))
         object.__setattr__(self, "xla", XlaKind(self.xla))
+        object.__setattr__(self, "engine", EngineKind(self.engine))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ import numpy as np
 from rnngen.config import DistributeKind, ExecutionConfig
 from rnngen.devices import GPU, dtype_policy_name, select_device
 from rnngen.errors import RnngenError, UsageError
-from rnngen.fit_callbacks import STOP_SIGNALS, StopOnSignal, TrainingInterrupted
+from rnngen.fit_callbacks import StopOnSignal
+from rnngen.interrupts import STOP_SIGNALS, TrainingInterrupted
 from rnngen.keras_backend import import_keras
 
 keras = import_keras()
@@ -119,6 +120,7 @@ class Placement:
 
     def to_json(self, execution: ExecutionConfig) -> dict[str, Any]:
         return {
+            "engine": execution.engine.value,
             "distribute": execution.distribute.value,
             "device": self.device,
             "precision": execution.precision.value,

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import importlib.metadata
-import signal
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from rnngen.checkpoints import Checkpoint, checkpoint_folder, load_checkpoint, remove_checkpoint
+from rnngen.checkpoints import Checkpoint, checkpoint_folder, remove_checkpoint
 from rnngen.config import (
-    AUTO_VALIDATION_MIN_LINES,
-    AUTO_VALIDATION_SPLIT,
-    MAX_LEN_CAP,
-    STREAM_MAX_LEN,
     ArchitectureConfig,
     ContextKind,
+    EngineKind,
     ExecutionConfig,
     ModelConfig,
     TokenizerConfig,
     TrainingConfig,
     XlaKind,
-    to_json_dict,
 )
-from rnngen.corpus import Corpus, load_corpus, load_validation, split_lines
 from rnngen.devices import dtype_policy
 from rnngen.distribution import (
     AgreedStopOnSignal,
@@ -40,51 +30,36 @@ from rnngen.distribution import (
     place_training,
     writable_destination,
 )
-from rnngen.errors import CorpusError, ModelFolderError, UsageError
+from rnngen.errors import ModelFolderError, UsageError
 from rnngen.fit_callbacks import (
     CheckpointCallback,
     ResumableEarlyStopping,
     ResumableReduceLROnPlateau,
     StopOnSignal,
-    TrainingInterrupted,
     model_variables,
-    signals_caught,
 )
+from rnngen.interrupts import TrainingInterrupted, signals_caught
 from rnngen.keras_backend import import_keras
 from rnngen.model import build_model, export_weights, logits_model
 from rnngen.plots import write_training_curve
-from rnngen.sequences import PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
+from rnngen.sequences import WindowBatches
 from rnngen.shapes import pad_to_bucket
-from rnngen.store import CURVE_FILE, KERAS_FILE, check_destination, recover_folder, write_model_folder
+from rnngen.store import CURVE_FILE, KERAS_FILE, check_destination, write_model_folder
+from rnngen.training_setup import (
+    Batches,
+    DataPlan,
+    TrainingReporter,
+    TrainingResult,
+    check_resumable,
+    checkpoint_to_resume,
+    folder_config,
+    package_versions,
+    prepare_run,
+    stop_message,
+    with_perplexities,
+)
 
 keras = import_keras()
-
-
-class TrainingReporter(Protocol):
-    """Receives progress; the core never prints, the command line decides how to show it."""
-
-    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None: ...
-
-    def on_batch_end(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
-
-    def on_train_end(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """What a finished training run produced."""
-
-    folder: Path
-    vocab_size: int
-    samples: int
-    validation_samples: int
-    epochs_run: int
-    metrics: dict[str, float]
-    seconds: float
-    # False on the workers of a multi-worker run other than the chief: they saved nothing.
-    chief: bool = True
 
 
 class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
@@ -94,7 +69,7 @@ class _KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
     Keras's own shuffling draws from the global random state, which a resumed run cannot replay.
     """
 
-    def __init__(self, batches: _Batches) -> None:
+    def __init__(self, batches: Batches) -> None:
         super().__init__()
         self.batches = batches
         # JAX compiles a step per batch shape: window batches are padded to a few (see shapes.py).
@@ -115,7 +90,7 @@ class _EpochOrder(keras.callbacks.Callback):  # type: ignore[name-defined]
     """Gives the batches the order of each epoch as it begins, by its number (which counts on from
     the checkpoint in a resumed run), so a run resumed at any epoch sees the same batches."""
 
-    def __init__(self, batches: _Batches) -> None:
+    def __init__(self, batches: Batches) -> None:
         super().__init__()
         self.batches = batches
 
@@ -163,98 +138,6 @@ class _ReporterCallback(keras.callbacks.Callback):  # type: ignore[name-defined]
 
 def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
     return {name: float(value) for name, value in (logs or {}).items()}
-
-
-# Perplexity comes from the per-token cross-entropy metric (see _TokenCrossEntropy), not from Keras's
-# loss, whose epoch figure is an average of batch means.
-PERPLEXITY_OF = {"cross_entropy": "perplexity", "val_cross_entropy": "val_perplexity"}
-
-
-def with_perplexities(values: dict[str, float]) -> dict[str, float]:
-    """The values plus exp(mean cross-entropy per token) for training and validation, where present."""
-    extended = dict(values)
-    for source, name in PERPLEXITY_OF.items():
-        if source in values:
-            extended[name] = float(np.exp(min(values[source], 50.0)))
-    return extended
-
-
-def _resolve_max_len(stream: TokenStream, requested: int | None, context: ContextKind) -> int:
-    """The requested length; else in line context the longest framed line (<eol> words <eol>) up to
-    MAX_LEN_CAP, in stream context STREAM_MAX_LEN."""
-    if requested is not None:
-        return requested
-    if context is ContextKind.stream:
-        return STREAM_MAX_LEN
-    return int(min(stream.line_lengths.max() + 2, MAX_LEN_CAP))
-
-
-def _resolve_val_split(corpus: Corpus, requested: float | None, has_validation_file: bool) -> float:
-    if requested is not None:
-        return requested
-    if has_validation_file:
-        return 0.0
-    return AUTO_VALIDATION_SPLIT if corpus.usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
-
-
-def _versions() -> dict[str, str]:
-    versions = {"backend": keras.backend.backend()}
-    for package in ("rnngen", "keras", "numpy", "tensorflow", "jax", "torch"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-class _Batches(Protocol):
-    def __len__(self) -> int: ...
-
-    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def set_epoch(self, epoch: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class _DataPlan:
-    """How a model of this shape is fed: its batches, and how many targets they hold."""
-
-    batches: _Batches
-    targets: int
-
-
-def _data_plan(
-    stream: TokenStream, model_config: ModelConfig, training: TrainingConfig, boundary_id: int, shuffle: bool
-) -> _DataPlan | None:
-    """Whole-line windows for a one-directional model, the notebook's prefixes for a bidirectional one;
-    in stream context, windows cut from all lines joined end to end."""
-    if training.context is ContextKind.stream:
-        joined = stream.joined(boundary_id)
-        windows = line_windows(joined, model_config.context_len)
-        if len(windows) == 0:
-            return None
-        batches = WindowBatches(joined, windows, training.batch_size, training.seed, shuffle, model_config.vocab_size)
-        return _DataPlan(batches, windows.targets)
-    framed = stream.with_boundaries(boundary_id)
-    if model_config.bidirectional:
-        samples = prefix_samples(framed)
-        if len(samples) == 0:
-            return None
-        prefix_batches = PrefixBatches(
-            framed,
-            samples,
-            model_config.context_len,
-            model_config.vocab_size,
-            training.batch_size,
-            training.seed,
-            shuffle,
-        )
-        return _DataPlan(prefix_batches, len(samples))
-    windows = line_windows(framed, model_config.context_len)
-    if len(windows) == 0:
-        return None
-    batches = WindowBatches(framed, windows, training.batch_size, training.seed, shuffle, model_config.vocab_size)
-    return _DataPlan(batches, windows.targets)
 
 
 def _target_weights(y_true: Any, sparse: bool, dtype: Any) -> Any:
@@ -333,7 +216,7 @@ XLA_MIN_STEPS_PER_EPOCH = 100
 
 
 def _jit_compile(
-    execution: ExecutionConfig, placement: Placement, training: TrainingConfig, training_plan: _DataPlan
+    execution: ExecutionConfig, placement: Placement, training: TrainingConfig, training_plan: DataPlan
 ) -> bool | str:
     """Keras's jit_compile for this run. ``--xla on|off`` decides; with auto, True for many stream-window
     steps with TensorFlow on one CPU, otherwise Keras's own choice ("auto": XLA on a GPU, never under a
@@ -381,7 +264,7 @@ def _compile(
 
 
 def _fit_inputs(
-    model: Any, placement: Placement, training_plan: _DataPlan, validation_plan: _DataPlan | None, first_epoch: int
+    model: Any, placement: Placement, training_plan: DataPlan, validation_plan: DataPlan | None, first_epoch: int
 ) -> dict[str, Any]:
     """What ``fit`` reads: the batches as a PyDataset on one device; under a strategy, each replica's
     shard of them from tf.data, endless, with the steps of an epoch counted out."""
@@ -421,10 +304,24 @@ def train_corpus(
     device, the precision and the distribution strategy; in a multi-worker run only the chief saves
     (and every worker resumes from the chief's checkpoint, which it must be able to read).
     """
+    execution = execution or ExecutionConfig()
+    if execution.engine is EngineKind.numpy:
+        from rnngen.numpy_training import train_corpus_numpy
+
+        return train_corpus_numpy(
+            source,
+            destination,
+            tokenizer_config,
+            architecture,
+            training,
+            reporter,
+            validation_source,
+            resume,
+            execution,
+        )
     tokenizer_config = tokenizer_config or TokenizerConfig()
     architecture = architecture or ArchitectureConfig()
     training = training or TrainingConfig()
-    execution = execution or ExecutionConfig()
     started = time.monotonic()
     if architecture.bidirectional and training.context is ContextKind.stream:
         raise UsageError("a bidirectional model reads each line on its own: --context stream needs one direction")
@@ -434,36 +331,18 @@ def train_corpus(
     with writable_destination(destination, placement.chief) as own_destination, signals_caught() as caught:
         check_destination(own_destination)
         checkpoint_path = checkpoint_folder(own_destination)
-        checkpoint = _checkpoint_to_resume(shared_checkpoint) if resume else None
+        checkpoint = checkpoint_to_resume(shared_checkpoint) if resume else None
         epochs_done = 0 if checkpoint is None else checkpoint.epochs_done
 
         def stop_if_caught() -> None:
             if caught:
-                raise TrainingInterrupted(_stop_message(caught[0], epochs_done, shared_checkpoint), caught[0])
+                raise TrainingInterrupted(stop_message(caught[0], epochs_done, shared_checkpoint), caught[0])
 
-        corpus = load_corpus(source, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
-        vocabulary = corpus.vocabulary
-        training = replace(
-            training,
-            max_len=_resolve_max_len(corpus.stream, training.max_len, training.context),
-            val_split=_resolve_val_split(corpus, training.val_split, validation_source is not None),
-        )
-        assert training.max_len is not None and training.val_split is not None
-        model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
-        training_stream, validation_stream = split_lines(corpus.stream, training.val_split, training.seed)
-        if validation_source is not None:
-            validation_stream = load_validation(validation_source, tokenizer_config, vocabulary)
-        training_plan = _data_plan(training_stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
-        if training_plan is None:
-            raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
-        validation_plan = (
-            None
-            if validation_stream is None
-            else _data_plan(validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
-        )
-        fingerprint = _fingerprint(tokenizer_config, model_config, training, corpus, validation_stream)
+        run = prepare_run(source, tokenizer_config, architecture, training, validation_source)
+        training, model_config = run.training, run.model_config
+        training_plan, validation_plan = run.training_plan, run.validation_plan
         if checkpoint is not None:
-            _check_resumable(checkpoint.fingerprint, fingerprint)
+            check_resumable(checkpoint.fingerprint, run.fingerprint)
         stop_if_caught()
 
         keras.utils.set_random_seed(training.seed)
@@ -477,7 +356,7 @@ def train_corpus(
                 distributed=placement.strategy is not None,
                 jit_compile=_jit_compile(execution, placement, training, training_plan),
             )
-        monitored = "cross_entropy" if validation_plan is None else "val_cross_entropy"
+        monitored = run.monitored
         early_stopping = reduce_learning_rate = None
         callbacks: list[Any] = []
         if training.patience > 0:
@@ -510,23 +389,23 @@ def train_corpus(
             )
         checkpointer = CheckpointCallback(
             checkpoint_path,
-            fingerprint,
+            run.fingerprint,
             earlier_history={} if checkpoint is None else checkpoint.history,
             earlier_seconds=0.0 if checkpoint is None else checkpoint.training_seconds,
             early_stopping=early_stopping,
             reduce_learning_rate=reduce_learning_rate,
         )
 
-        def stop_message(signal_number: int) -> str:
-            return _stop_message(signal_number, checkpointer.epochs_done, shared_checkpoint)
+        def describe_stop(signal_number: int) -> str:
+            return stop_message(signal_number, checkpointer.epochs_done, shared_checkpoint)
 
         checkpointer.epochs_done = epochs_done
         if placement.strategy is None:  # under a strategy the input pipeline orders its epochs itself
             callbacks.append(_EpochOrder(training_plan.batches))
         stop_on_signal = (
-            StopOnSignal(caught, stop_message)
+            StopOnSignal(caught, describe_stop)
             if placement.workers == 1
-            else AgreedStopOnSignal(caught, stop_message, placement.strategy)
+            else AgreedStopOnSignal(caught, describe_stop, placement.strategy)
         )
         callbacks += [checkpointer, stop_on_signal]
         stop_if_caught()
@@ -545,41 +424,19 @@ def train_corpus(
                 reporter.on_train_end()
         fit_seconds = time.monotonic() - fit_started
         history = checkpointer.history
-        epochs_run = len(history["loss"])
-        # The reported metrics are those of the epoch whose weights are kept (the best one).
-        best_epoch = int(np.argmin(history[monitored]))
-        metrics = with_perplexities(
-            {name: values[best_epoch] for name, values in history.items() if name != "learning_rate"}
-        )
-        metrics["epoch"] = best_epoch + 1
         earlier_seconds = 0.0 if checkpoint is None else checkpoint.training_seconds
         training_seconds = earlier_seconds + time.monotonic() - started
-
-        config: dict[str, Any] = {
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "tokenizer": to_json_dict(tokenizer_config),
-            "model": to_json_dict(model_config),
-            "training": to_json_dict(training),
-            "corpus": {
-                "source": corpus.source,
-                "sha256": corpus.sha256,
-                "usable_lines": corpus.usable_lines,
-                "tokens": corpus.tokens,
-                "unknown_tokens": corpus.unknown_tokens,
-                "distinct_characters": corpus.distinct_characters,
-                "validation_source": None if validation_source is None else str(validation_source),
-                "training_targets": training_plan.targets,
-                "validation_targets": 0 if validation_plan is None else validation_plan.targets,
-            },
-            "metrics": metrics,
-            "history": history,
-            "epochs_run": epochs_run,
-            "resumed_at_epoch": None if checkpoint is None else checkpoint.epochs_done,
-            "training_seconds": round(training_seconds, 3),
-            "fit_seconds": round(fit_seconds, 3),
-            "execution": placement.to_json(execution),
-            "versions": _versions(),
-        }
+        config = folder_config(
+            run,
+            tokenizer_config,
+            validation_source,
+            history,
+            checkpoint,
+            training_seconds,
+            fit_seconds,
+            placement.to_json(execution),
+            package_versions(keras.backend.backend()),
+        )
 
         def write_keras_model_and_curve(folder: Path) -> None:
             model.save(folder / KERAS_FILE)
@@ -588,70 +445,21 @@ def train_corpus(
         write_model_folder(
             own_destination,
             config,
-            vocabulary,
+            run.corpus.vocabulary,
             export_weights(model, model_config),
             write_extra=write_keras_model_and_curve,
         )
         remove_checkpoint(checkpoint_path)
     return TrainingResult(
         folder=Path(destination),
-        vocab_size=vocabulary.size,
+        vocab_size=run.model_config.vocab_size,
         samples=training_plan.targets,
         validation_samples=config["corpus"]["validation_targets"],
-        epochs_run=epochs_run,
-        metrics=metrics,
+        epochs_run=config["epochs_run"],
+        metrics=config["metrics"],
         seconds=training_seconds,
         chief=placement.chief,
     )
-
-
-# Options a resumed run may change: how long to go on, and how patient to be.
-RESUMABLE_CHANGES = ("epochs", "patience")
-
-
-def _fingerprint(
-    tokenizer_config: TokenizerConfig,
-    model_config: ModelConfig,
-    training: TrainingConfig,
-    corpus: Corpus,
-    validation_stream: TokenStream | None,
-) -> dict[str, Any]:
-    """What a resumed run must share with the interrupted one: settings, corpus, validation text."""
-    validation = None
-    if validation_stream is not None:
-        validation = hashlib.sha256(validation_stream.ids.tobytes() + validation_stream.line_starts.tobytes())
-    return {
-        "tokenizer": to_json_dict(tokenizer_config),
-        "model": to_json_dict(model_config),
-        "training": {name: value for name, value in to_json_dict(training).items() if name not in RESUMABLE_CHANGES},
-        "corpus_sha256": corpus.sha256,
-        "validation_sha256": None if validation is None else validation.hexdigest(),
-    }
-
-
-def _check_resumable(saved: dict[str, Any], current: dict[str, Any]) -> None:
-    """Refuse to resume a run with another corpus or other settings, naming the first difference."""
-    advice = "use the interrupted run's corpus and options, or train without --resume to start over"
-    if saved.get("corpus_sha256") != current["corpus_sha256"]:
-        raise UsageError(f"cannot resume: the corpus is not the one the checkpoint was trained on; {advice}")
-    if saved.get("validation_sha256") != current["validation_sha256"]:
-        raise UsageError(f"cannot resume: the validation text differs from the checkpoint's; {advice}")
-    for section in ("tokenizer", "model", "training"):
-        before, now = saved.get(section) or {}, current[section]
-        for name in sorted(set(before) | set(now)):
-            if before.get(name) != now.get(name):
-                option = "--" + name.replace("_", "-")
-                raise UsageError(
-                    f"cannot resume: {option} was {before.get(name)!r} in the interrupted run, "
-                    f"{now.get(name)!r} now; {advice}"
-                )
-
-
-def _checkpoint_to_resume(folder: Path) -> Checkpoint:
-    recover_folder(folder)
-    if not folder.exists():
-        raise ModelFolderError(f"nothing to resume: no checkpoint at {folder}; train without --resume")
-    return load_checkpoint(folder)
 
 
 def _restore(
@@ -683,13 +491,3 @@ def _restore(
         early_stopping.resumed_best_weights = checkpoint.best
     if reduce_learning_rate is not None and "reduce_learning_rate" in checkpoint.callbacks:
         reduce_learning_rate.resumed = checkpoint.callbacks["reduce_learning_rate"]
-
-
-def _stop_message(signal_number: int, epochs_done: int, checkpoint_path: Path) -> str:
-    name = signal.Signals(signal_number).name
-    if epochs_done == 0:
-        return f"training stopped by {name} before its first epoch ended; nothing was saved"
-    return (
-        f"training stopped by {name}; {epochs_done} finished epoch(s) are kept in {checkpoint_path}: "
-        "run the same command with --resume to go on"
-    )

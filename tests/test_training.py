@@ -149,9 +149,9 @@ def test_xla_trains_as_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_xla_is_chosen_for_many_stream_steps_on_a_cpu(xla: str, context: str, steps: int, expected: bool) -> None:
     from rnngen.config import ContextKind, ExecutionConfig
     from rnngen.distribution import Placement
-    from rnngen.training import _DataPlan, _jit_compile
+    from rnngen.training import DataPlan, _jit_compile
 
     placement = Placement(strategy=None, device="cpu", dtype_policy="float32")
-    plan = _DataPlan(batches=[None] * steps, targets=steps)  # type: ignore[arg-type]
+    plan = DataPlan(batches=[None] * steps, targets=steps)  # type: ignore[arg-type]
     training = TrainingConfig(context=ContextKind(context))
     assert _jit_compile(ExecutionConfig(xla=xla), placement, training, plan) is expected
