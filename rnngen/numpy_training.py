@@ -279,32 +279,93 @@ def _train_epoch(
 # -- the run --------------------------------------------------------------------------------------------
 
 
-def _restore(
-    checkpoint: Checkpoint,
-    names: list[str],
-    weights: Weights,
-    optimizer: Adam,
-    early_stopping: EarlyStopping | None,
-    plateau: PlateauHalving | None,
-) -> None:
-    fits = checkpoint.variable_paths == names and all(
-        array.shape == weights[name].shape for name, array in zip(names, checkpoint.variables, strict=True)
-    )
-    if not fits or len(checkpoint.optimizer) != 2 + 2 * len(names):
-        raise ModelFolderError("the checkpoint does not fit this model; train without --resume to start over")
-    for name, array in zip(names, checkpoint.variables, strict=True):
-        weights[name] = array.astype(np.float32)
-    optimizer.restore(names, checkpoint.optimizer)
-    saved = checkpoint.callbacks
-    if early_stopping is not None and "early_stopping" in saved:
-        early_stopping.wait = int(saved["early_stopping"]["wait"])
-        early_stopping.best = saved["early_stopping"]["best"]
-        early_stopping.best_epoch = int(saved["early_stopping"]["best_epoch"])
-        if checkpoint.best is not None:
-            early_stopping.best_weights = dict(zip(names, checkpoint.best, strict=True))
-    if plateau is not None and "reduce_learning_rate" in saved:
-        plateau.wait = int(saved["reduce_learning_rate"]["wait"])
-        plateau.best = saved["reduce_learning_rate"]["best"]
+@dataclass
+class _TrainingState:
+    """Everything that changes as training goes on, and so goes into a checkpoint."""
+
+    names: list[str]  # the trainable arrays, in checkpoint order
+    weights: Weights
+    optimizer: Adam
+    early_stopping: EarlyStopping | None
+    plateau: PlateauHalving | None
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, config: ModelConfig, training: TrainingConfig) -> _TrainingState:
+        weights = initial_weights(config, training.seed)
+        return cls(
+            names=trainable_names(config),
+            weights=weights,
+            optimizer=Adam(weights, training.learning_rate, training.clip_norm),
+            early_stopping=EarlyStopping(training.patience) if training.patience > 0 else None,
+            plateau=(
+                PlateauHalving(training.reduce_lr_patience, training.reduce_lr_factor)
+                if training.reduce_lr_patience > 0
+                else None
+            ),
+        )
+
+    def end_epoch(self, epoch: int, logs: dict[str, float], monitored: str) -> bool:
+        """Record the epoch (with its learning rate), let early stopping and the halving see the
+        monitored value; True when training should stop."""
+        logs["learning_rate"] = self.optimizer.learning_rate
+        value = logs[monitored]
+        stop = self.early_stopping is not None and self.early_stopping.epoch_end(epoch, value, self.weights)
+        if self.plateau is not None:
+            self.plateau.epoch_end(value, self.optimizer)
+        for name, logged in logs.items():
+            self.history.setdefault(name, []).append(float(logged))
+        return stop
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Take up where ``checkpoint`` left off."""
+        names = self.names
+        fits = checkpoint.variable_paths == names and all(
+            array.shape == self.weights[name].shape for name, array in zip(names, checkpoint.variables, strict=True)
+        )
+        if not fits or len(checkpoint.optimizer) != 2 + 2 * len(names):
+            raise ModelFolderError("the checkpoint does not fit this model; train without --resume to start over")
+        for name, array in zip(names, checkpoint.variables, strict=True):
+            self.weights[name] = array.astype(np.float32)
+        self.optimizer.restore(names, checkpoint.optimizer)
+        saved = checkpoint.callbacks
+        if self.early_stopping is not None and "early_stopping" in saved:
+            self.early_stopping.wait = int(saved["early_stopping"]["wait"])
+            self.early_stopping.best = saved["early_stopping"]["best"]
+            self.early_stopping.best_epoch = int(saved["early_stopping"]["best_epoch"])
+            if checkpoint.best is not None:
+                self.early_stopping.best_weights = dict(zip(names, checkpoint.best, strict=True))
+        if self.plateau is not None and "reduce_learning_rate" in saved:
+            self.plateau.wait = int(saved["reduce_learning_rate"]["wait"])
+            self.plateau.best = saved["reduce_learning_rate"]["best"]
+        self.history = {name: list(values) for name, values in checkpoint.history.items()}
+
+    def checkpoint(self, fingerprint: dict[str, Any], epochs_done: int, seconds: float) -> Checkpoint:
+        callbacks: dict[str, dict[str, Any]] = {}
+        best = None
+        if self.early_stopping is not None:
+            callbacks["early_stopping"] = self.early_stopping.state()
+            if self.early_stopping.best_weights is not None:
+                best = [self.early_stopping.best_weights[name] for name in self.names]
+        if self.plateau is not None:
+            callbacks["reduce_learning_rate"] = self.plateau.state()
+        return Checkpoint(
+            epochs_done=epochs_done,
+            fingerprint=fingerprint,
+            history=self.history,
+            callbacks=callbacks,
+            training_seconds=seconds,
+            variable_paths=self.names,
+            variables=[self.weights[name] for name in self.names],
+            optimizer=self.optimizer.state(self.names),
+            best=best,
+        )
+
+    def kept_weights(self) -> Weights:
+        """The best epoch's weights when early stopping watched, else the last ones."""
+        if self.early_stopping is not None and self.early_stopping.best_weights is not None:
+            return self.early_stopping.best_weights
+        return self.weights
 
 
 def _execution_json(execution: ExecutionConfig) -> dict[str, Any]:
@@ -348,19 +409,9 @@ def train_corpus_numpy(
         if checkpoint is not None:
             check_resumable(checkpoint.fingerprint, run.fingerprint)
         training, config = run.training, run.model_config
-        names = trainable_names(config)
-        weights = initial_weights(config, training.seed)
-        optimizer = Adam(weights, training.learning_rate, training.clip_norm)
-        early_stopping = EarlyStopping(training.patience) if training.patience > 0 else None
-        plateau = (
-            PlateauHalving(training.reduce_lr_patience, training.reduce_lr_factor)
-            if training.reduce_lr_patience > 0
-            else None
-        )
-        history: dict[str, list[float]] = {}
+        state = _TrainingState.fresh(config, training)
         if checkpoint is not None:
-            _restore(checkpoint, names, weights, optimizer, early_stopping, plateau)
-            history = {name: list(values) for name, values in checkpoint.history.items()}
+            state.restore(checkpoint)
         earlier_seconds = 0.0 if checkpoint is None else checkpoint.training_seconds
 
         def stop_if_caught() -> None:
@@ -375,7 +426,7 @@ def train_corpus_numpy(
         try:
             for epoch in range(epochs_done, training.epochs):
                 if training.lr_decay < 1.0 and epoch > 0:
-                    optimizer.learning_rate = float(np.float32(optimizer.learning_rate * training.lr_decay))
+                    state.optimizer.learning_rate = float(np.float32(state.optimizer.learning_rate * training.lr_decay))
                 epoch_started = time.monotonic()
 
                 def on_batch_end(
@@ -390,30 +441,14 @@ def train_corpus_numpy(
                         reporter.on_batch_end(epoch, index, values)
                     stop_if_caught()
 
-                logs = _train_epoch(run, weights, optimizer, epoch, on_batch_end)
+                logs = _train_epoch(run, state.weights, state.optimizer, epoch, on_batch_end)
                 seconds = time.monotonic() - epoch_started
                 if run.validation_plan is not None:
-                    logs.update(_validation_logs(weights, config, run.validation_plan.batches))
-                logs["learning_rate"] = optimizer.learning_rate
-                monitored = logs[run.monitored]
-                stop = early_stopping is not None and early_stopping.epoch_end(epoch, monitored, weights)
-                if plateau is not None:
-                    plateau.epoch_end(monitored, optimizer)
-                for name, value in logs.items():
-                    history.setdefault(name, []).append(float(value))
+                    logs.update(_validation_logs(state.weights, config, run.validation_plan.batches))
+                stop = state.end_epoch(epoch, logs, run.monitored)
                 epochs_done = epoch + 1
-                _save_checkpoint(
-                    checkpoint_path,
-                    run,
-                    history,
-                    epochs_done,
-                    earlier_seconds + time.monotonic() - started,
-                    names,
-                    weights,
-                    optimizer,
-                    early_stopping,
-                    plateau,
-                )
+                seconds_so_far = earlier_seconds + time.monotonic() - started
+                save_checkpoint(checkpoint_path, state.checkpoint(run.fingerprint, epochs_done, seconds_so_far))
                 if reporter is not None:
                     values = with_perplexities(logs)
                     values["words_per_second"] = run.training_plan.targets / max(seconds, 1e-9)
@@ -424,14 +459,12 @@ def train_corpus_numpy(
             if reporter is not None:
                 reporter.on_train_end()
         fit_seconds = time.monotonic() - fit_started
-        if early_stopping is not None and early_stopping.best_weights is not None:
-            weights = early_stopping.best_weights
         training_seconds = earlier_seconds + time.monotonic() - started
         folder = folder_config(
             run,
             tokenizer_config,
             validation_source,
-            history,
+            state.history,
             checkpoint,
             training_seconds,
             fit_seconds,
@@ -442,8 +475,8 @@ def train_corpus_numpy(
             destination,
             folder,
             run.corpus.vocabulary,
-            engine_weights(weights, config),
-            write_extra=lambda staging: write_training_curve(history, staging / CURVE_FILE),
+            engine_weights(state.kept_weights(), config),
+            write_extra=lambda staging: write_training_curve(state.history, staging / CURVE_FILE),
         )
         remove_checkpoint(checkpoint_path)
     return TrainingResult(
@@ -454,40 +487,4 @@ def train_corpus_numpy(
         epochs_run=folder["epochs_run"],
         metrics=folder["metrics"],
         seconds=training_seconds,
-    )
-
-
-def _save_checkpoint(
-    folder: Path,
-    run: PreparedRun,
-    history: dict[str, list[float]],
-    epochs_done: int,
-    seconds: float,
-    names: list[str],
-    weights: Weights,
-    optimizer: Adam,
-    early_stopping: EarlyStopping | None,
-    plateau: PlateauHalving | None,
-) -> None:
-    callbacks: dict[str, dict[str, Any]] = {}
-    best = None
-    if early_stopping is not None:
-        callbacks["early_stopping"] = early_stopping.state()
-        if early_stopping.best_weights is not None:
-            best = [early_stopping.best_weights[name] for name in names]
-    if plateau is not None:
-        callbacks["reduce_learning_rate"] = plateau.state()
-    save_checkpoint(
-        folder,
-        Checkpoint(
-            epochs_done=epochs_done,
-            fingerprint=run.fingerprint,
-            history=history,
-            callbacks=callbacks,
-            training_seconds=seconds,
-            variable_paths=names,
-            variables=[weights[name] for name in names],
-            optimizer=optimizer.state(names),
-            best=best,
-        ),
     )
