@@ -368,17 +368,17 @@ class _TrainingState:
         return self.weights
 
 
-def _execution_json(execution: ExecutionConfig) -> dict[str, Any]:
-    return {
-        "engine": EngineKind.numpy.value,
-        "distribute": DistributeKind.none.value,
-        "device": "cpu",
-        "precision": PrecisionKind.float32.value,
-        "xla": execution.xla.value,
-        "dtype_policy": "float32",
-        "replicas": 1,
-        "workers": 1,
-    }
+# What config.json records under "execution": one CPU, float32, nothing compiled.
+EXECUTION_RECORD: dict[str, Any] = {
+    "engine": EngineKind.numpy.value,
+    "distribute": DistributeKind.none.value,
+    "device": "cpu",
+    "precision": PrecisionKind.float32.value,
+    "xla": XlaKind.off.value,
+    "dtype_policy": "float32",
+    "replicas": 1,
+    "workers": 1,
+}
 
 
 def train_corpus_numpy(
@@ -468,7 +468,7 @@ def train_corpus_numpy(
             checkpoint,
             training_seconds,
             fit_seconds,
-            _execution_json(execution),
+            dict(EXECUTION_RECORD),
             package_versions(EngineKind.numpy.value),
         )
         write_model_folder(
