@@ -203,7 +203,6 @@ class PlateauHalving:
     factor: float
     wait: int = 0
     best: float | None = None
-    cooldown_counter: int = field(default=0)  # Keras's name; no cooldown is used
 
     def epoch_end(self, value: float, optimizer: Adam) -> None:
         if self.best is None or value < self.best - PLATEAU_MIN_DELTA:
@@ -215,7 +214,8 @@ class PlateauHalving:
             self.wait = 0
 
     def state(self) -> dict[str, Any]:
-        return {"wait": self.wait, "best": self.best, "cooldown_counter": self.cooldown_counter}
+        # The Keras engine's checkpoint layout; no cooldown is used, so its counter is always 0.
+        return {"wait": self.wait, "best": self.best, "cooldown_counter": 0}
 
 
 # -- one epoch ------------------------------------------------------------------------------------------

@@ -305,20 +305,9 @@ def train_corpus(
     (and every worker resumes from the chief's checkpoint, which it must be able to read).
     """
     execution = execution or ExecutionConfig()
-    if execution.engine is EngineKind.numpy:
-        from rnngen.numpy_training import train_corpus_numpy
-
-        return train_corpus_numpy(
-            source,
-            destination,
-            tokenizer_config,
-            architecture,
-            training,
-            reporter,
-            validation_source,
-            resume,
-            execution,
-        )
+    if execution.engine is not EngineKind.keras:
+        # One place chooses the engine: rnngen.trainer, which imports only the chosen one.
+        raise UsageError("this is the Keras engine's train_corpus; rnngen.train_corpus chooses by execution.engine")
     tokenizer_config = tokenizer_config or TokenizerConfig()
     architecture = architecture or ArchitectureConfig()
     training = training or TrainingConfig()
