@@ -200,8 +200,7 @@ class TextGenerator:
     ) -> list[_Draft]:
         """Argmax or sampling, all prompts stepped together."""
         readings = self._read_prompts(encoded)
-        seed = settings.seed if settings.seed is not None else int(np.random.default_rng().integers(2**63))
-        generators = [np.random.default_rng([seed, first_index + row]) for row in range(len(encoded))]
+        generators = self._row_generators(settings, first_index, len(encoded))
         banned = self._banned(settings)
         drafts = [_Draft() for _ in encoded]
         end_of_line = self.vocabulary.end_of_line_id
@@ -232,6 +231,15 @@ class TextGenerator:
                 break  # the last word chosen is never read: nothing comes after it
             readings.feed(chosen)
         return drafts
+
+    @staticmethod
+    def _row_generators(settings: GenerationConfig, first_index: int, rows: int) -> list[np.random.Generator]:
+        """One random generator per prompt, seeded with (seed, prompt index); none for argmax, where
+        making a thousand of them would cost more than a step of the model."""
+        if not settings.samples:
+            return []
+        seed = settings.seed if settings.seed is not None else int(np.random.default_rng().integers(2**63))
+        return [np.random.default_rng([seed, first_index + row]) for row in range(rows)]
 
     def _beam_search(self, prompt: _Prompt, settings: GenerationConfig) -> _Draft:
         """The continuation with the highest mean log-probability per word among ``beam`` kept at each step.
