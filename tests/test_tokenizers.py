@@ -177,8 +177,17 @@ def test_morph_pieces_of_hangul_words_start_each_word_with_the_mark(words: list[
 def test_the_word_cache_stays_bounded_and_correct(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(korean, "MAX_CACHED_WORDS", 50)
     monkeypatch.setattr(korean, "_pieces_of_word", {})
+    monkeypatch.setattr(korean, "_shared_pieces", {})
     lines = [f"영화{index}가 정말 좋다" for index in range(200)]
     split = tokenizer("morph")
     assert [split.join(tokens) for tokens in split.split_lines(lines)] == lines
     assert len(korean._pieces_of_word) <= 50 + 3 * len(lines)
+    assert len(korean._shared_pieces) <= 4 * (50 + 3 * len(lines))
     assert list(split.split_lines(lines[:10])) == [split.split(line) for line in lines[:10]]
+
+
+def test_morph_tokens_share_one_string_per_piece() -> None:
+    # A corpus's token lists hold millions of tokens: each is a reference to one shared string.
+    first, second = tokenizer("morph").split_lines(["영화가 좋다", "영화를 봤다"])
+    assert first[0] == second[0] == WORD_START + "영화"
+    assert first[0] is second[0]
