@@ -15,9 +15,12 @@ Measures that compare across tokenizers (their tokens differ, so perplexity per 
 - unknown tokens (`oov_rate`) and eojeols holding at least one unknown token.
 
 Tokenizing speed is measured over the whole file in this process, the morph tokenizer with an empty
-word cache and its Kiwi already started (its start-up is printed apart).
+word cache and its Kiwi already started (its start-up is printed apart); with ``--speed-runs N`` each
+kind is timed N times, alternating kinds, and the median is reported with the slowest and fastest
+run. ``--speed-only`` stops after the speeds, without training.
 
     python benchmarks/korean_tokenizers.py [../shared/data/nsmc/nsmc_train_docs.txt]
+    python benchmarks/korean_tokenizers.py --speed-only --speed-runs 5
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,7 +51,7 @@ from rnngen.text import WORD_START, read_text  # noqa: E402
 def tokenizing_speed(text: str, kind: str) -> tuple[int, float]:
     """Tokens of the whole text and seconds to cut them (morph: Kiwi started, word cache empty)."""
     if kind == "morph":
-        korean._pieces_of_word.clear()
+        korean.forget_analyses()
     started = time.perf_counter()
     token_lines = tokenize_lines(text, TokenizerConfig(kind=kind))
     seconds = time.perf_counter() - started
@@ -92,6 +96,8 @@ def main() -> None:
     parser.add_argument("--embedding-dim", type=int, default=64)
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--speed-runs", type=int, default=1, help="times each tokenizer's speed is measured")
+    parser.add_argument("--speed-only", action="store_true", help="measure tokenizing speed only, no training")
     arguments = parser.parse_args()
     script_started = time.perf_counter()
 
@@ -111,9 +117,26 @@ def main() -> None:
     started = time.perf_counter()
     korean.analyse_words(["시작"])
     kiwi_start = time.perf_counter() - started
-    speeds = {kind: tokenizing_speed(text, kind) for kind in arguments.kinds}
-    for kind, (tokens, seconds) in speeds.items():
-        print(f"tokenizing, {kind}: {tokens:,} tokens in {seconds:.2f} s", flush=True)
+    runs: dict[str, list[tuple[int, float]]] = {kind: [] for kind in arguments.kinds}
+    for _ in range(arguments.speed_runs):
+        for kind in arguments.kinds:
+            runs[kind].append(tokenizing_speed(text, kind))
+            tokens, seconds = runs[kind][-1]
+            print(f"tokenizing, {kind}: {tokens:,} tokens in {seconds:.2f} s", flush=True)
+    speeds = {
+        kind: (timings[0][0], statistics.median(seconds for _, seconds in timings)) for kind, timings in runs.items()
+    }
+    if arguments.speed_runs > 1 or arguments.speed_only:
+        print(
+            f"\n{'tokenizer':<9} {'tokens/s, median':>16} {'slowest':>10} {'fastest':>10}"
+            f"  ({arguments.speed_runs} runs)"
+        )
+        for kind, timings in runs.items():
+            rates = sorted(tokens / seconds for tokens, seconds in timings)
+            print(f"{kind:<9} {statistics.median(rates):>16,.0f} {rates[0]:>10,.0f} {rates[-1]:>10,.0f}")
+        print(f"Kiwi start-up (once per process, not in the morph speed): {kiwi_start:.1f} s")
+    if arguments.speed_only:
+        return
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,10 +49,28 @@ def corpus_text(source: str | Path) -> tuple[str, str]:
     return "\n".join(read_text(file) for file in files), str(path)
 
 
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for a while, then back as it was.
+
+    Tokenizing a corpus creates a list per line (and the morph tokenizer a tuple per new word), none
+    of which can take part in a reference cycle; as they pile up the collector would scan them all
+    again and again for nothing (about 6 % of the time on NSMC's 150,000 lines).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def tokenize_lines(text: str, tokenizer_config: TokenizerConfig) -> list[list[str]]:
     """The tokens of every non-empty line of a text."""
     tokenizer = make_tokenizer(tokenizer_config)
-    return [tokens for tokens in tokenizer.split_lines(text.split("\n")) if tokens]
+    with _cycle_collector_paused():
+        return [tokens for tokens in tokenizer.split_lines(text.split("\n")) if tokens]
 
 
 def encode_lines(token_lines: Iterable[list[str]], vocabulary: Vocabulary) -> tuple[TokenStream, int]:

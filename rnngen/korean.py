@@ -83,11 +83,20 @@ def cut_word(word: str, morpheme_starts: Iterable[int]) -> list[str]:
     Contracted morphemes (하 + 었 -> 했) share a start, so a syllable is never split and no character
     is ever lost, whatever the analyser reports.
     """
-    starts = sorted({start for start in morpheme_starts if 0 < start < len(word)})
-    bounds = [0, *starts, len(word)]
+    bounds = [0]
+    for start in sorted(morpheme_starts):
+        if bounds[-1] < start < len(word):
+            bounds.append(start)
+    bounds.append(len(word))
     pieces = [word[begin:end] for begin, end in zip(bounds[:-1], bounds[1:], strict=True)]
     pieces[0] = WORD_START + pieces[0]
     return pieces
+
+
+def forget_analyses() -> None:
+    """Empty the word cache, as if no word had been analysed yet."""
+    _pieces_of_word.clear()
+    _shared_pieces.clear()
 
 
 def analyse_words(words: Iterable[str]) -> None:
@@ -98,13 +107,12 @@ def analyse_words(words: Iterable[str]) -> None:
     if not unseen:
         return
     if len(_pieces_of_word) + len(unseen) > MAX_CACHED_WORDS:
-        _pieces_of_word.clear()
-        _shared_pieces.clear()
+        forget_analyses()
     analyses = _kiwi().tokenize(unseen, **_analysis_options())
     share = _shared_pieces.setdefault
     for word, morphemes in zip(unseen, analyses, strict=True):
         pieces = cut_word(word, [morpheme.start for morpheme in morphemes])
-        _pieces_of_word[word] = tuple([share(piece, piece) for piece in pieces])
+        _pieces_of_word[word] = tuple(map(share, pieces, pieces))
 
 
 @dataclass(frozen=True)
