@@ -479,12 +479,4 @@ def train_corpus_numpy(
             write_extra=lambda staging: write_training_curve(state.history, staging / CURVE_FILE),
         )
         remove_checkpoint(checkpoint_path)
-    return TrainingResult(
-        folder=Path(destination),
-        vocab_size=config.vocab_size,
-        samples=run.training_plan.targets,
-        validation_samples=folder["corpus"]["validation_targets"],
-        epochs_run=folder["epochs_run"],
-        metrics=folder["metrics"],
-        seconds=training_seconds,
-    )
+    return run.result(destination, folder, training_seconds)

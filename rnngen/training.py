@@ -439,16 +439,7 @@ def train_corpus(
             write_extra=write_keras_model_and_curve,
         )
         remove_checkpoint(checkpoint_path)
-    return TrainingResult(
-        folder=Path(destination),
-        vocab_size=run.model_config.vocab_size,
-        samples=training_plan.targets,
-        validation_samples=config["corpus"]["validation_targets"],
-        epochs_run=config["epochs_run"],
-        metrics=config["metrics"],
-        seconds=training_seconds,
-        chief=placement.chief,
-    )
+    return run.result(destination, config, training_seconds, chief=placement.chief)
 
 
 def _restore(

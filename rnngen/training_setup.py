@@ -239,6 +239,19 @@ class PreparedRun:
         """The history entry early stopping and the learning-rate halving watch."""
         return "cross_entropy" if self.validation_plan is None else "val_cross_entropy"
 
+    def result(self, destination: Path, folder: dict[str, Any], seconds: float, chief: bool = True) -> TrainingResult:
+        """What the finished run reports, from the configuration saved in its model folder."""
+        return TrainingResult(
+            folder=Path(destination),
+            vocab_size=self.model_config.vocab_size,
+            samples=self.training_plan.targets,
+            validation_samples=folder["corpus"]["validation_targets"],
+            epochs_run=folder["epochs_run"],
+            metrics=folder["metrics"],
+            seconds=seconds,
+            chief=chief,
+        )
+
 
 def prepare_run(
     source: str | Path,
