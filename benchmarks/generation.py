@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from rnngen.config import CellKind, GenerationConfig, ModelConfig, TokenizerConfig, to_json_dict
-from rnngen.engine import expected_weight_shapes
-from rnngen.generation import TextGenerator
-from rnngen.store import read_model_folder, write_model_folder
-from rnngen.vocab import Vocabulary
+from rnngen.data.vocab import Vocabulary
+from rnngen.inference.generation import TextGenerator
+from rnngen.network.weights import expected_weight_shapes
+from rnngen.store.folder import read_model_folder, write_model_folder
 
 HERE = Path(__file__).resolve().parent
 SEED_CORPUS = HERE.parent / "corpora" / "seed.txt"
@@ -42,7 +42,7 @@ import os, sys, json
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np
 import keras
-from rnngen import model as _registers_rnngen_layers
+from rnngen.train.keras_engine import model as _registers_rnngen_layers
 folder, prompt, words = sys.argv[1], sys.argv[2], int(sys.argv[3])
 model = keras.saving.load_model(os.path.join(folder, "model.keras"))
 vocabulary = json.load(open(os.path.join(folder, "vocabulary.json"), encoding="utf-8"))
@@ -105,7 +105,7 @@ def engine_seconds(generator: TextGenerator, words: int) -> float:
 
 def predict_ms_per_word(folder: Path, words: int) -> float:
     """The notebook's way on the same weights: model.predict on the re-padded text for each word."""
-    from rnngen.model import build_model
+    from rnngen.train.keras_engine.model import build_model
 
     stored = read_model_folder(folder)
     model = build_model(stored.model)

@@ -41,11 +41,11 @@ KINDS = ("word", "morph", "char")
 
 sys.path.insert(0, str(REPOSITORY))  # the rnngen beside this script, not another installed one
 
-from rnngen import korean  # noqa: E402
 from rnngen.config import TokenizerConfig  # noqa: E402
-from rnngen.corpus import tokenize_lines  # noqa: E402
-from rnngen.store import read_model_folder  # noqa: E402
-from rnngen.text import WORD_START, read_text  # noqa: E402
+from rnngen.store.folder import read_model_folder  # noqa: E402
+from rnngen.text import korean, tokenize_lines  # noqa: E402
+from rnngen.text.clean import read_text  # noqa: E402
+from rnngen.text.tokenizers import WORD_START  # noqa: E402
 
 
 def tokenizing_speed(text: str, kind: str) -> tuple[int, float]:

@@ -2,7 +2,9 @@
 
 The Python API is what the command line itself uses::
 
-    from rnngen import GenerationConfig, TextGenerator, train_corpus
+    from rnngen import GenerationConfig
+    from rnngen import TextGenerator
+    from rnngen import train_corpus
     train_corpus("corpus.txt", Path("models/corpus"))
     generator = TextGenerator.from_folder(Path("models/corpus"))
     print(generator.generate("오늘", GenerationConfig(words=3)).text)
@@ -19,20 +21,20 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY_NAMES = {
-    "train_corpus": "rnngen.trainer",
-    "TrainingResult": "rnngen.training_setup",
-    "TextGenerator": "rnngen.generation",
-    "Generation": "rnngen.generation",
-    "read_model_folder": "rnngen.store",
-    "latest_model_folder": "rnngen.store",
+    "train_corpus": "rnngen.train",
+    "TrainingResult": "rnngen.train",
+    "TextGenerator": "rnngen.inference.generation",
+    "Generation": "rnngen.inference.generation",
+    "read_model_folder": "rnngen.store.folder",
+    "latest_model_folder": "rnngen.store.folder",
     "ArchitectureConfig": "rnngen.config",
     "TokenizerConfig": "rnngen.config",
     "TrainingConfig": "rnngen.config",
     "ExecutionConfig": "rnngen.config",
     "CellKind": "rnngen.config",
     "GenerationConfig": "rnngen.config",
-    "evaluate_file": "rnngen.evaluation",
-    "Evaluation": "rnngen.evaluation",
+    "evaluate_file": "rnngen.inference.evaluation",
+    "Evaluation": "rnngen.inference.evaluation",
 }
 
 __all__ = sorted(_LAZY_NAMES)

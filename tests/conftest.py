@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from rnngen.config import CellKind, ModelConfig, TokenizerConfig, to_json_dict
-from rnngen.engine import expected_weight_shapes
-from rnngen.store import StoredModel, read_model_folder, write_model_folder
-from rnngen.vocab import Vocabulary
+from rnngen.data.vocab import Vocabulary
+from rnngen.network.weights import expected_weight_shapes
+from rnngen.store.folder import StoredModel, read_model_folder, write_model_folder
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SEED_CORPUS = REPOSITORY / "corpora" / "seed.txt"

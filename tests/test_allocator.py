@@ -12,7 +12,7 @@ import pytest
 FAULTS_OF_REPEATED_ALLOCATIONS = """
 import resource, sys
 import numpy as np
-from rnngen.allocator import keep_freed_memory
+from rnngen.train.allocator import keep_freed_memory
 if sys.argv[1] == "tuned":
     assert keep_freed_memory()
 def step():
@@ -46,7 +46,7 @@ def test_importing_keras_tunes_the_allocator_first() -> None:
     # In a process of its own: Keras can only be imported once per process.
     script = """
 import sys
-from rnngen import keras_backend
+from rnngen.train.keras_engine import backend as keras_backend
 calls = []
 keras_backend.keep_freed_memory = lambda: calls.append("keras" in sys.modules) or True
 keras_backend.import_keras()

@@ -11,11 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from rnngen.checkpoints import STATE_FILE, checkpoint_folder
+from rnngen.train.checkpoints import STATE_FILE, checkpoint_folder
 
 from .conftest import rnngen
 
-OPTIONS = ["--epochs", "3", "--batch-size", "2", "--embedding-dim", "8", "--units", "16", "--quiet"]
+# The Keras engine: its start (seconds of imports and tracing) and epochs are long enough to be killed
+# in; the numpy engine trains this corpus in about a second. Writing the folder is the same for both.
+OPTIONS = [
+    "--epochs",
+    "3",
+    "--batch-size",
+    "2",
+    "--embedding-dim",
+    "8",
+    "--units",
+    "16",
+    "--engine",
+    "keras",
+    "--quiet",
+]
 
 
 def corpus() -> str:

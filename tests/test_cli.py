@@ -27,14 +27,15 @@ def assert_clean_failure(result, exit_code: int, message: str) -> None:  # type:
 
 
 def test_train_writes_the_model_folder(trained_workspace: Path, seed_model: Path) -> None:
+    # The numpy engine trained it (the default on a CPU): no model.keras, which `rnngen export --keras` writes.
     assert sorted(path.name for path in seed_model.iterdir()) == [
         "config.json",
-        "model.keras",
         "training.png",
         "vocabulary.json",
         "weights.npz",
     ]
     config = json.loads((seed_model / "config.json").read_text(encoding="utf-8"))
+    assert config["execution"]["engine"] == "numpy" and config["execution"]["engine_requested"] == "auto"
     # The notebook's 15 ids plus the end-of-line id; lines are framed by it (<eol> w1 .. wk <eol>),
     # so the longest training sequence is the notebook's 6 plus 2, and the notebook's 12 targets
     # grow by each line's first word and its end (3 + 3).

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.checkpoints import checkpoint_folder
+from rnngen.train.checkpoints import checkpoint_folder
 
 from .conftest import Completed, rnngen
 from .test_resume import corpus, epochs_done, weights
@@ -29,7 +29,11 @@ from .test_resume import corpus, epochs_done, weights
 # Batches of 7 lines split over two replicas as 4 + 3 rows, and a short last batch; no dropout, so
 # that the runs draw no random numbers after the (seeded) initial weights.
 OPTIONS = ["--epochs", "3", "--batch-size", "7", "--embedding-dim", "8", "--units", "16"]
-OPTIONS += ["--val-split", "0.2", "--quiet"]
+OPTIONS += ["--val-split", "0.2", "--engine", "keras", "--quiet"]
+# The tolerances below hold at this learning rate. At 0.01 (the default now) the bidirectional model's
+# third epoch differed by about 1e-3 with clipping off as with it on: Adam's larger steps magnify the
+# float32 rounding of sums taken in another order until it looks like a wrong loss or clipping.
+OPTIONS += ["--learning-rate", "0.005"]
 # float32 sums taken in another order (per replica, then across replicas) differ in the last bits.
 # Over three epochs the per-token losses and accuracies stay within this relative tolerance (1e-6
 # seen) and the weights within this absolute one (1e-5 seen after the bidirectional model's ~450
@@ -42,7 +46,7 @@ WEIGHT_TOLERANCE = 1e-4
 # finds two CPU devices to mirror over. Keras (and TensorFlow, quietly) first, then the split.
 TWO_CPU_DEVICES = """
 import sys
-from rnngen.keras_backend import import_keras
+from rnngen.train.keras_engine.backend import import_keras
 import_keras()
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -259,7 +263,7 @@ def test_multiworker_without_a_usable_tf_config_is_a_usage_error(tmp_path: Path)
 
 
 def test_device_gpu_without_a_gpu_is_a_usage_error(tmp_path: Path) -> None:
-    from rnngen.keras_backend import import_keras
+    from rnngen.train.keras_engine.backend import import_keras
 
     import_keras()
     import tensorflow as tf
@@ -293,7 +297,7 @@ def test_mixed_precision_model_generates_with_the_numpy_engine(tmp_path: Path) -
 
 def test_a_model_trained_on_the_gpu_generates_on_the_cpu(tmp_path: Path) -> None:
     """The GPU path: float16 mixed precision on the GPU, then the numpy engine alone reads the folder."""
-    from rnngen.keras_backend import import_keras
+    from rnngen.train.keras_engine.backend import import_keras
 
     import_keras()
     import tensorflow as tf

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rnngen.config import CellKind, ExecutionConfig, ModelConfig, TrainingConfig
+from rnngen.data.batches import TokenStream, WindowBatches, line_windows
 from rnngen.errors import UsageError
-from rnngen.sequences import TokenStream, WindowBatches, line_windows
-from rnngen.shapes import WIDTH_MULTIPLE, bucket_shape, pad_to_bucket
+from rnngen.train.keras_engine.shapes import WIDTH_MULTIPLE, bucket_shape, pad_to_bucket
 
 WORKERS = ["127.0.0.1:20001", "127.0.0.1:20002", "127.0.0.1:20003"]
 
@@ -23,7 +23,7 @@ def tf_config(cluster: object, task: object) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def distribution():  # type: ignore[no-untyped-def]
-    from rnngen import distribution
+    from rnngen.train.keras_engine import distribution
 
     return distribution
 
@@ -79,23 +79,25 @@ def test_replica_shards_cover_every_row_once_in_equal_shapes(distribution, repli
     batches = uneven_window_batches()
     rows = [len(batches.batch(index)[0]) for index in range(len(batches))]
     assert len(set(rows)) > 1 and min(rows) < replicas  # uneven batches, some smaller than the replicas
-    shards = distribution.replica_shards(batches, first_epoch=0, replicas=replicas, own=range(replicas))
-    for index in range(len(batches) * 2):  # two epochs, the second in its own order
-        batches.set_epoch(index // len(batches))
-        inputs, targets = batches.batch(index % len(batches))
-        pieces = [next(shards) for _ in range(replicas)]
-        assert len({piece[0].shape for piece in pieces}) == 1 and len({piece[1].shape for piece in pieces}) == 1
-        joined_inputs = np.concatenate([piece[0] for piece in pieces])
-        joined_targets = np.concatenate([piece[1] for piece in pieces])
-        np.testing.assert_array_equal(joined_inputs[: len(inputs)], inputs)
-        np.testing.assert_array_equal(joined_targets[: len(targets)], targets)
-        assert not joined_inputs[len(inputs) :].any() and not joined_targets[len(targets) :].any()
+    for epoch in range(2):  # two epochs, the second in its own order
+        shards = distribution.replica_shards(batches, epoch=epoch, replicas=replicas, own=range(replicas))
+        batches.set_epoch(epoch)
+        for index in range(len(batches)):
+            inputs, targets = batches.batch(index)
+            pieces = [next(shards) for _ in range(replicas)]
+            assert len({piece[0].shape for piece in pieces}) == 1 and len({piece[1].shape for piece in pieces}) == 1
+            joined_inputs = np.concatenate([piece[0] for piece in pieces])
+            joined_targets = np.concatenate([piece[1] for piece in pieces])
+            np.testing.assert_array_equal(joined_inputs[: len(inputs)], inputs)
+            np.testing.assert_array_equal(joined_targets[: len(targets)], targets)
+            assert not joined_inputs[len(inputs) :].any() and not joined_targets[len(targets) :].any()
+        assert next(shards, None) is None  # one epoch's shards, no more
 
 
 def test_each_worker_keeps_its_own_replicas_shards(distribution) -> None:  # type: ignore[no-untyped-def]
     batches = uneven_window_batches()
-    everything = distribution.replica_shards(batches, first_epoch=1, replicas=4, own=range(4))
-    second_worker = distribution.replica_shards(batches, first_epoch=1, replicas=4, own=range(2, 4))
+    everything = distribution.replica_shards(batches, epoch=1, replicas=4, own=range(4))
+    second_worker = distribution.replica_shards(batches, epoch=1, replicas=4, own=range(2, 4))
     for _ in range(len(batches)):
         all_four = [next(everything) for _ in range(4)]
         for mine, expected in zip([next(second_worker) for _ in range(2)], all_four[2:], strict=True):
@@ -105,7 +107,7 @@ def test_each_worker_keeps_its_own_replicas_shards(distribution) -> None:  # typ
 
 @pytest.mark.parametrize("sparse", [True, False], ids=["windows", "one-hot-rows"])
 def test_sharded_loss_and_accuracy_leave_padding_rows_out(distribution, sparse: bool) -> None:  # type: ignore[no-untyped-def]
-    from rnngen.training import _TokenAccuracy, keras
+    from rnngen.train.keras_engine.metrics import TokenAccuracy, keras
 
     generator = np.random.default_rng(0)
     if sparse:  # (rows, time) ids with padding at the ends, and a row of padding only
@@ -124,16 +126,16 @@ def test_sharded_loss_and_accuracy_leave_padding_rows_out(distribution, sparse: 
         expected_accuracy = np.mean([logits[0].argmax() == 1, logits[1].argmax() == 3])
     loss = distribution.ShardedCrossEntropy(sparse=sparse)
     assert float(loss(targets, logits)) == pytest.approx(expected_loss, rel=1e-6)
-    accuracy = _TokenAccuracy(sparse=sparse)
+    accuracy = TokenAccuracy(sparse=sparse)
     accuracy.update_state(keras.ops.convert_to_tensor(targets), keras.ops.convert_to_tensor(logits))
     assert float(accuracy.result()) == pytest.approx(expected_accuracy)
 
 
 @pytest.mark.parametrize("tied", [False, True], ids=["dense-output", "tied-embeddings"])
 def test_mixed_precision_computes_in_bfloat16_but_keeps_logits_loss_and_weights_float32(tied: bool) -> None:
-    from rnngen.devices import dtype_policy
-    from rnngen.model import build_model, export_weights, logits_model
-    from rnngen.training import _compile, keras
+    from rnngen.train.keras_engine.devices import dtype_policy
+    from rnngen.train.keras_engine.model import build_model, export_weights, logits_model
+    from rnngen.train.keras_engine.session import compile_model, keras
 
     config = ModelConfig(
         vocab_size=12, max_len=6, cell=CellKind.lstm, layers=2, bidirectional=False, embedding_dim=8, units=8,
@@ -145,7 +147,7 @@ def test_mixed_precision_computes_in_bfloat16_but_keeps_logits_loss_and_weights_
     assert keras.config.dtype_policy().name == "float32"  # the global policy is put back
     assert model.get_layer("rnn0").compute_dtype == "bfloat16"
     assert all(variable.dtype == "float32" for variable in model.weights)
-    _compile(trained, config, TrainingConfig())
+    compile_model(trained, config, TrainingConfig())
     contexts = np.array([[11, 3, 4, 0], [11, 5, 0, 0]], dtype=np.int32)
     targets = np.array([[3, 4, 11, 0], [5, 11, 0, 0]], dtype=np.int32)
     logits = trained([contexts])

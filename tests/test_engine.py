@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnngen.config import CellKind, ModelConfig
-from rnngen.engine import NumpyLanguageModel
+from rnngen.network.forward import NumpyLanguageModel
 
 # (cell, layers, bidirectional, tied embeddings)
 CASES = [(*case, False) for case in itertools.product(CellKind, (1, 2), (False, True))] + [
@@ -19,7 +19,7 @@ CASES = [(*case, False) for case in itertools.product(CellKind, (1, 2), (False, 
 
 @pytest.fixture(scope="module")
 def keras_model_module():  # type: ignore[no-untyped-def]
-    from rnngen import model
+    from rnngen.train.keras_engine import model
 
     return model
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from rnngen.config import CellKind, ContextKind, ModelConfig
-from rnngen.engine import NumpyLanguageModel, expected_weight_shapes
-from rnngen.evaluation import evaluate_text
-from rnngen.store import StoredModel, read_model_folder
-from rnngen.vocab import Vocabulary
+from rnngen.data.vocab import Vocabulary
+from rnngen.inference.evaluation import evaluate_text
+from rnngen.network.forward import NumpyLanguageModel
+from rnngen.network.weights import expected_weight_shapes
+from rnngen.store.folder import StoredModel, read_model_folder
 
 from .conftest import SEED_TEXT, random_weights, saved_model, small_config
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from rnngen.config import GenerationConfig
 from rnngen.errors import RnngenError
-from rnngen.generation import TextGenerator
-from rnngen.store import read_model_folder
+from rnngen.inference.generation import TextGenerator
+from rnngen.store.folder import read_model_folder
+from rnngen.train.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 
 TRIALS_PER_FILE = 60
 
@@ -37,13 +37,26 @@ def load_and_generate(folder: Path) -> None:
     generator.next_words("오늘", 3)
 
 
+@pytest.fixture(scope="module")
+def complete_seed_model(seed_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed model with every file a folder can hold, model.keras included (written by export)."""
+    from rnngen.train.keras_engine.export import export_keras_model
+
+    folder = tmp_path_factory.mktemp("complete") / "seed"
+    shutil.copytree(seed_model, folder)
+    export_keras_model(read_model_folder(folder))
+    return folder
+
+
 @pytest.mark.parametrize("file_name", ["config.json", "vocabulary.json", "weights.npz", "model.keras", "training.png"])
-def test_flipped_bytes_in_a_model_folder_load_or_fail_cleanly(seed_model: Path, tmp_path: Path, file_name: str) -> None:
+def test_flipped_bytes_in_a_model_folder_load_or_fail_cleanly(
+    complete_seed_model: Path, tmp_path: Path, file_name: str
+) -> None:
     random = np.random.default_rng(sum(map(ord, file_name)))
     outcomes = {"loaded": 0, "refused": 0}
     for trial in range(TRIALS_PER_FILE):
         folder = tmp_path / f"trial-{trial}"
-        shutil.copytree(seed_model, folder)
+        shutil.copytree(complete_seed_model, folder)
         flip_bytes(folder / file_name, random)
         try:
             load_and_generate(folder)

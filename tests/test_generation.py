@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from rnngen.config import CellKind, GenerationConfig
-from rnngen.generation import TextGenerator
-from rnngen.vocab import Vocabulary
+from rnngen.data.vocab import Vocabulary
+from rnngen.inference.generation import TextGenerator
 
 from .conftest import random_weights, rnngen, saved_model, small_config
 

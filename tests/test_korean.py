@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from rnngen.config import GenerationConfig, TokenizerConfig, TokenizerKind, to_json_dict
-from rnngen.generation import TextGenerator
-from rnngen.text import WORD_START
-from rnngen.vocab import Vocabulary
+from rnngen.data.vocab import Vocabulary
+from rnngen.inference.generation import TextGenerator
+from rnngen.text.tokenizers import WORD_START
 
 from .conftest import REPOSITORY, random_weights, rnngen, saved_model, small_config
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnngen.config import CellKind
-from rnngen.engine import RecurrentCell, RecurrentLayer
+from rnngen.network.forward import RecurrentCell, RecurrentLayer
 
 TRAIN_X = np.array(
     [[[0.1, 4.2, 1.5, 1.1, 2.8], [1.0, 3.1, 2.5, 0.7, 1.1], [0.3, 2.1, 1.5, 2.1, 0.1], [2.2, 1.4, 0.5, 0.9, 1.1]]],
@@ -49,7 +49,7 @@ def test_engine_reproduces_the_return_sequences_rows() -> None:
 
 @pytest.fixture(scope="module")
 def keras():  # type: ignore[no-untyped-def]
-    from rnngen.keras_backend import import_keras
+    from rnngen.train.keras_engine.backend import import_keras
 
     return import_keras()
 

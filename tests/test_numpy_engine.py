@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen import backprop
-from rnngen.checkpoints import STATE_FILE, checkpoint_folder
 from rnngen.config import ArchitectureConfig, CellKind, ModelConfig
-from rnngen.engine import expected_weight_shapes
-from rnngen.numpy_training import Adam
+from rnngen.network.weights import cell_weight_names, expected_weight_shapes, trainable_names
+from rnngen.train.checkpoints import STATE_FILE, checkpoint_folder
+from rnngen.train.numpy_engine import backprop
+from rnngen.train.numpy_engine.adam import Adam
 
 from .conftest import SEED_TEXT, rnngen
 
@@ -70,9 +70,9 @@ def test_gradients_match_finite_differences(cell: str, layers: int, tie: bool, d
         return score.cross_entropy / score.targets
 
     _, gradients = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(5))
-    assert set(gradients) == set(backprop.trainable_names(config))
+    assert set(gradients) == set(trainable_names(config))
     step = 1e-6
-    for name in backprop.trainable_names(config):
+    for name in trainable_names(config):
         numeric = np.zeros_like(weights[name])
         for index in np.ndindex(weights[name].shape):
             kept = weights[name][index]
@@ -88,8 +88,11 @@ def test_gradients_match_finite_differences(cell: str, layers: int, tie: bool, d
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple"])
 def test_the_loss_is_the_keras_models_masked_loss(cell: str) -> None:
     """The same weights in the Keras model that `model.py` builds give the same loss: it is one model."""
-    from rnngen.model import build_model, logits_model, recurrent_layer_name
-    from rnngen.training import keras
+    from rnngen.network.weights import recurrent_layer_name
+    from rnngen.train.keras_engine.backend import import_keras
+    from rnngen.train.keras_engine.model import build_model, logits_model
+
+    keras = import_keras()
 
     config = tiny_config(cell, layers=2, tie=True, vocab=9)
     weights = {name: array.astype(np.float32) for name, array in tiny_weights(config, seed=3).items()}
@@ -97,10 +100,7 @@ def test_the_loss_is_the_keras_models_masked_loss(cell: str) -> None:
     model = logits_model(build_model(config, sequence_output=True))
     model.get_layer("embedding").set_weights([weights["embedding"], weights["output.bias"]])
     for layer in range(config.layers):
-        prefix = backprop.layer_prefix(layer)
-        model.get_layer(recurrent_layer_name(layer)).set_weights(
-            [weights[f"{prefix}.kernel"], weights[f"{prefix}.recurrent_kernel"], weights[f"{prefix}.bias"]]
-        )
+        model.get_layer(recurrent_layer_name(layer)).set_weights([weights[name] for name in cell_weight_names(layer)])
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     expected = float(keras.ops.convert_to_numpy(loss(targets, model([inputs], training=False))))
     score = backprop.score_batch(weights, config, inputs, targets)
@@ -111,7 +111,9 @@ def test_the_loss_is_the_keras_models_masked_loss(cell: str) -> None:
 
 
 def test_an_adam_step_is_keras_adams_with_global_norm_clipping() -> None:
-    from rnngen.training import keras
+    from rnngen.train.keras_engine.backend import import_keras
+
+    keras = import_keras()
 
     random = np.random.default_rng(0)
     weights = {"a": random.normal(size=(3, 4)).astype(np.float32), "b": random.normal(size=5).astype(np.float32)}
@@ -206,10 +208,13 @@ def test_an_interrupted_numpy_run_resumes_to_the_uninterrupted_weights(tmp_path:
         pytest.skip("training finished before the signal arrived")
     assert process.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr
 
-    with_keras = rnngen("train", "corpus.txt", "-o", "resumed", "--resume", *OPTIONS[2:], cwd=tmp_path)
+    with_keras = rnngen(
+        "train", "corpus.txt", "-o", "resumed", "--resume", "--engine", "keras", *OPTIONS[2:], cwd=tmp_path
+    )
     assert with_keras.returncode == 2 and "--engine numpy" in with_keras.stderr, with_keras.stderr
 
-    resumed = rnngen("train", "corpus.txt", "-o", "resumed", "--resume", *OPTIONS, cwd=tmp_path)
+    # --resume alone: the checkpoint holds the interrupted run's settings.
+    resumed = rnngen("train", "corpus.txt", "-o", "resumed", "--resume", "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     expected, continued = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     assert expected.keys() == continued.keys()

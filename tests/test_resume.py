@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.checkpoints import STATE_FILE, checkpoint_folder
+from rnngen.train.checkpoints import STATE_FILE, checkpoint_folder
 
 from .conftest import rnngen
 
 # Many small batches and some dropout, so an epoch is long enough to be interrupted in its middle
 # and the dropout's random state has to be carried over too.
 OPTIONS = ["--epochs", "5", "--batch-size", "2", "--dropout", "0.3", "--embedding-dim", "8", "--units", "16"]
-OPTIONS += ["--val-split", "0.2", "--patience", "2", "--quiet"]
+# The Keras engine's resume (its dropout draws from random-generator variables that are checkpointed
+# too); tests/test_numpy_engine.py resumes the numpy engine's runs.
+OPTIONS += ["--val-split", "0.2", "--patience", "2", "--engine", "keras", "--quiet"]
 
 
 def corpus(lines: int = 160) -> str:

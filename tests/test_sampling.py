@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnngen.config import GenerationConfig
-from rnngen.sampling import allowed_probabilities, choose, shape_distribution
+from rnngen.inference.sampling import allowed_probabilities, choose, shape_distribution
 
 # ids: 0 padding, then four words
 PROBABILITIES = np.array([[0.30, 0.10, 0.35, 0.05, 0.20]])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rnngen.config import CellKind, ModelConfig
-from rnngen.sequences import PrefixBatches, TokenStream, WindowBatches, context_windows, line_windows, prefix_samples
+from rnngen.data.batches import PrefixBatches, TokenStream, WindowBatches, context_windows, line_windows, prefix_samples
 
 LINES = [[3, 4, 5, 6], [7, 3], [8, 9, 10, 11, 12, 4], [5]]
 BOUNDARY = 13
@@ -19,7 +19,7 @@ BOUNDARY = 13
 
 @pytest.fixture(scope="module")
 def modelling():  # type: ignore[no-untyped-def]
-    from rnngen import model
+    from rnngen.train.keras_engine import model
 
     return model
 

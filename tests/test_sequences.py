@@ -1,8 +1,7 @@
 import numpy as np
 
 from rnngen.config import TokenizerConfig
-from rnngen.corpus import split_lines
-from rnngen.sequences import (
+from rnngen.data.batches import (
     PrefixBatches,
     TokenStream,
     WindowBatches,
@@ -12,6 +11,7 @@ from rnngen.sequences import (
     padded_sequences,
     prefix_samples,
 )
+from rnngen.data.corpus import split_lines
 from rnngen.text import make_tokenizer
 
 from .conftest import SEED_TEXT

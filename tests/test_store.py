@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from rnngen.config import CellKind, ModelConfig, TokenizerConfig, to_json_dict
-from rnngen.engine import expected_weight_shapes
+from rnngen.data.vocab import Vocabulary
 from rnngen.errors import ModelFolderError
-from rnngen.store import latest_model_folder, read_model_folder, recover_folder, write_model_folder
-from rnngen.vocab import Vocabulary
+from rnngen.network.weights import expected_weight_shapes
+from rnngen.store.folder import latest_model_folder, read_model_folder, recover_folder, write_model_folder
 
 MODEL = ModelConfig(
     vocab_size=5, max_len=3, cell=CellKind.gru, layers=1, bidirectional=False, embedding_dim=2, units=3, dropout=0.0

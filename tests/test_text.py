@@ -5,7 +5,8 @@ import pytest
 
 from rnngen.config import KERAS_FILTERS, TokenizerConfig
 from rnngen.errors import CorpusError
-from rnngen.text import make_tokenizer, normalize_text, read_text
+from rnngen.text import make_tokenizer
+from rnngen.text.clean import normalize_text, read_text
 
 
 def test_default_tokenizer_matches_the_keras_tokenizer() -> None:

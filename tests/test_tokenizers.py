@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnngen import korean
 from rnngen.config import KERAS_FILTERS, TokenizerConfig, TokenizerKind
-from rnngen.corpus import tokenize_lines
-from rnngen.korean import MorphTokenizer, cut_word
-from rnngen.text import WORD_START, CharTokenizer, WordTokenizer, make_tokenizer, read_text
+from rnngen.text import korean, make_tokenizer, tokenize_lines
+from rnngen.text.clean import read_text
+from rnngen.text.korean import MorphTokenizer, cut_word
+from rnngen.text.tokenizers import WORD_START, CharTokenizer, WordTokenizer
 
 KINDS = list(TokenizerKind)
 KEEP_TEXT = {"filters": "", "lower": False}

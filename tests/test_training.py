@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.config import ArchitectureConfig, CellKind, TrainingConfig
-from rnngen.generation import TextGenerator
-from rnngen.store import read_model_folder
-from rnngen.training import train_corpus
+from rnngen.config import ArchitectureConfig, CellKind, EngineKind, ExecutionConfig, TrainingConfig
+from rnngen.inference.generation import TextGenerator
+from rnngen.store.folder import read_model_folder
+from rnngen.train import train_corpus
 
 from .conftest import SEED_TEXT
 
@@ -27,7 +27,7 @@ def corpus(tmp_path: Path) -> Path:
     ("bidirectional", "tied"), [(False, False), (True, False), (False, True)], ids=["one-way", "bidirectional", "tied"]
 )
 def test_saved_keras_model_and_npz_weights_agree(corpus: Path, tmp_path: Path, bidirectional: bool, tied: bool) -> None:
-    from rnngen.keras_backend import import_keras
+    from rnngen.train.keras_engine.backend import import_keras
 
     keras = import_keras()
     architecture = ArchitectureConfig(
@@ -39,7 +39,13 @@ def test_saved_keras_model_and_npz_weights_agree(corpus: Path, tmp_path: Path, b
         dropout=0.1,
         tie_embeddings=tied,
     )
-    train_corpus(corpus, tmp_path / "model", architecture=architecture, training=TrainingConfig(epochs=2))
+    train_corpus(
+        corpus,
+        tmp_path / "model",
+        architecture=architecture,
+        training=TrainingConfig(epochs=2),
+        execution=ExecutionConfig(engine=EngineKind.keras),
+    )
     stored = read_model_folder(tmp_path / "model")
     keras_model = keras.saving.load_model(tmp_path / "model" / "model.keras", safe_mode=True)
     contexts = np.array([[0, 0, 0, 0, 15], [0, 0, 0, 15, 2], [15, 6, 7, 8, 9], [0, 0, 0, 0, 0]])
@@ -99,35 +105,41 @@ def test_same_seed_same_weights(corpus: Path, tmp_path: Path) -> None:
         np.testing.assert_array_equal(array, second.weights[name])
 
 
-def test_learning_rate_decays_every_epoch(corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", [EngineKind.numpy, EngineKind.keras])
+def test_learning_rate_decays_every_epoch(corpus: Path, tmp_path: Path, engine: EngineKind) -> None:
     training = TrainingConfig(epochs=3, learning_rate=0.01, lr_decay=0.5, reduce_lr_patience=0, patience=0)
     train_corpus(
-        corpus, tmp_path / "model", architecture=ArchitectureConfig(units=8, embedding_dim=4), training=training
+        corpus,
+        tmp_path / "model",
+        architecture=ArchitectureConfig(units=8, embedding_dim=4),
+        training=training,
+        execution=ExecutionConfig(engine=engine),
     )
     config = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
     assert config["history"]["learning_rate"] == pytest.approx([0.01, 0.005, 0.0025])
 
 
 def test_xla_trains_as_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rnngen import training as training_module
-    from rnngen.config import ContextKind, ExecutionConfig, XlaKind
+    from rnngen.config import ContextKind, XlaKind
+    from rnngen.train.keras_engine import session as keras_session
 
     corpus = tmp_path / "lines.txt"
     corpus.write_text("\n".join(f"the cat number {i % 7} sat on the mat" for i in range(40)), encoding="utf-8")
     compiled_with = []
-    compile_model = training_module._compile
+    compile_model = keras_session.compile_model
 
     def recording_compile(*arguments: object, jit_compile: bool | str = "auto", **keywords: object) -> None:
         compiled_with.append(jit_compile)
         compile_model(*arguments, jit_compile=jit_compile, **keywords)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(training_module, "_compile", recording_compile)
+    monkeypatch.setattr(keras_session, "compile_model", recording_compile)
     architecture = ArchitectureConfig(units=8, embedding_dim=4)
     settings = TrainingConfig(epochs=2, batch_size=2, context=ContextKind.stream, val_split=0.0, patience=0)
     losses = {}
     for xla in (XlaKind.on, XlaKind.off):
         folder = tmp_path / xla.value
-        train_corpus(corpus, folder, architecture=architecture, training=settings, execution=ExecutionConfig(xla=xla))
+        execution = ExecutionConfig(xla=xla, engine=EngineKind.keras)
+        train_corpus(corpus, folder, architecture=architecture, training=settings, execution=execution)
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         losses[xla] = config["history"]["loss"]
         assert config["execution"]["xla"] == xla.value
@@ -147,11 +159,12 @@ def test_xla_trains_as_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     ],
 )
 def test_xla_is_chosen_for_many_stream_steps_on_a_cpu(xla: str, context: str, steps: int, expected: bool) -> None:
-    from rnngen.config import ContextKind, ExecutionConfig
-    from rnngen.distribution import Placement
-    from rnngen.training import DataPlan, _jit_compile
+    from rnngen.config import ContextKind
+    from rnngen.train.keras_engine.distribution import Placement
+    from rnngen.train.keras_engine.session import jit_compile_setting
+    from rnngen.train.setup import DataPlan
 
     placement = Placement(strategy=None, device="cpu", dtype_policy="float32")
-    plan = DataPlan(batches=[None] * steps, targets=steps)  # type: ignore[arg-type]
+    plan = DataPlan(batches=[None] * steps, targets=steps, target_counts=np.zeros(1))  # type: ignore[arg-type]
     training = TrainingConfig(context=ContextKind(context))
-    assert _jit_compile(ExecutionConfig(xla=xla), placement, training, plan) is expected
+    assert jit_compile_setting(ExecutionConfig(xla=xla), placement, training, plan) is expected

@@ -1,8 +1,8 @@
 import pytest
 
 from rnngen.config import TokenizerConfig
+from rnngen.data.vocab import Vocabulary
 from rnngen.text import make_tokenizer
-from rnngen.vocab import Vocabulary
 
 from .conftest import SEED_TEXT
 

@@ -1,0 +1,518 @@
+"""The rnngen command line: parse options, call the core, render results.
+
+Heavy modules (numpy, Keras, TensorFlow) are imported inside the commands that need them, so
+``rnngen --help`` and ``rnngen generate`` start fast and never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional, ParamSpec, TypeVar
+
+import typer
+
+from rnngen.config import (
+    KERAS_FILTERS,
+    ArchitectureConfig,
+    CellKind,
+    ContextKind,
+    DeviceKind,
+    DistributeKind,
+    EngineKind,
+    ExecutionConfig,
+    GenerationConfig,
+    PrecisionKind,
+    TokenizerConfig,
+    TokenizerKind,
+    TrainingConfig,
+    XlaKind,
+)
+from rnngen.errors import MissingDependencyError, RnngenError, UsageError
+
+if TYPE_CHECKING:
+    from rnngen.store.folder import StoredModel
+
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    help="Train a recurrent next-word model on your text and continue prompts from the shell.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_ARCHITECTURE = ArchitectureConfig()
+_TRAINING = TrainingConfig()
+_TOKENIZER = TokenizerConfig()
+_GENERATION = GenerationConfig()
+_EXECUTION = ExecutionConfig()
+# Prompts read from stdin and continued together; larger batches amortise the per-step overhead.
+
+
+def _error(message: str) -> None:
+    print(f"rnngen: error: {message}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    print(f"rnngen: warning: {message}", file=sys.stderr)
+
+
+Parameters = ParamSpec("Parameters")
+Result = TypeVar("Result")
+
+
+def _reports_errors(command: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
+    """Turn the core's errors, Ctrl-C and a closed output pipe into a message and an exit code."""
+
+    @wraps(command)
+    def reporting(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
+        try:
+            return command(*args, **kwargs)
+        except RnngenError as error:
+            _error(str(error))
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            _error("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # The reader went away (`| head -1`): stop quietly, and keep Python from complaining
+            # when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        except MemoryError:
+            _error("out of memory; try a smaller --batch-size, --max-len or model")
+            raise typer.Exit(1) from None
+
+    return reporting
+
+
+ModelOption = Annotated[
+    Optional[Path], typer.Option("--model", "-m", help="Model folder [default: newest under ./models].")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+
+
+def _option_error(error: ValueError) -> UsageError:
+    """A settings dataclass's complaint, naming the option: its messages start with the field name."""
+    return UsageError("--" + str(error).replace("_", "-", 1))
+
+
+def _default_output(corpus: str) -> Path:
+    stem = "stdin" if corpus == "-" else Path(corpus).stem
+    return Path("models") / (stem or "model")
+
+
+@app.command()
+@_reports_errors
+def train(
+    invocation: typer.Context,
+    corpus: Annotated[
+        str,
+        typer.Argument(
+            metavar="CORPUS", help="Text file or folder of .txt files, one sentence per line; '-' reads stdin."
+        ),
+    ],
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Model folder [default: models/<corpus stem>].")
+    ] = None,
+    cell: Annotated[CellKind, typer.Option(help="Recurrent cell.")] = _ARCHITECTURE.cell,
+    layers: Annotated[int, typer.Option(min=1, help="Stacked recurrent layers.")] = _ARCHITECTURE.layers,
+    bidirectional: Annotated[
+        bool, typer.Option("--bidirectional", help="Read each prefix both ways.")
+    ] = _ARCHITECTURE.bidirectional,
+    embedding_dim: Annotated[int, typer.Option(min=1, help="Word vector size.")] = _ARCHITECTURE.embedding_dim,
+    units: Annotated[int, typer.Option(min=1, help="Units per recurrent layer.")] = _ARCHITECTURE.units,
+    dropout: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="Dropout before each layer.")
+    ] = _ARCHITECTURE.dropout,
+    tie_embeddings: Annotated[
+        bool,
+        typer.Option("--tie-embeddings", help="Share the embedding matrix with the output layer (units = dim)."),
+    ] = _ARCHITECTURE.tie_embeddings,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Most epochs; training stops earlier when the loss stops improving.")
+    ] = _TRAINING.epochs,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Lines per update (fewer for long lines; prefixes if --bidirectional).")
+    ] = _TRAINING.batch_size,
+    max_len: Annotated[
+        Optional[int],
+        typer.Option(
+            min=2,
+            help="Longest training sequence, target included [default: longest line + 2, at most 64; stream: 36].",
+        ),
+    ] = _TRAINING.max_len,
+    context: Annotated[
+        ContextKind,
+        typer.Option(help="line: each line on its own; stream: lines read on end to end, state carried."),
+    ] = _TRAINING.context,
+    learning_rate: Annotated[float, typer.Option(help="Adam's step size.")] = (_TRAINING.learning_rate),
+    lr_decay: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Multiply the learning rate by F after every epoch.")
+    ] = _TRAINING.lr_decay,
+    val_split: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0, max=0.9, help="Share of lines held out for validation [default: 0.1 from 200 lines, else 0]."
+        ),
+    ] = _TRAINING.val_split,
+    valid: Annotated[
+        Optional[str],
+        typer.Option(metavar="FILE", help="Validation text (file or folder) instead of a share of the corpus."),
+    ] = None,
+    patience: Annotated[
+        int, typer.Option(min=0, help="Epochs without improvement before stopping; 0 never stops early.")
+    ] = _TRAINING.patience,
+    max_vocab: Annotated[
+        Optional[int], typer.Option(min=1, help="Keep only the N most frequent words; the rest become <unk>.")
+    ] = _TRAINING.max_vocab,
+    min_count: Annotated[
+        int, typer.Option(min=1, help="Keep only words seen at least N times; the rest become <unk>.")
+    ] = _TRAINING.min_count,
+    tokenizer_kind: Annotated[
+        TokenizerKind,
+        typer.Option("--tokenizer", help="Tokens: words, Korean morpheme pieces (needs kiwipiepy) or characters."),
+    ] = _TOKENIZER.kind,
+    filters: Annotated[str, typer.Option(help="Characters removed from the text.")] = KERAS_FILTERS,
+    lower: Annotated[bool, typer.Option("--lower/--no-lower", help="Lower-case the text.")] = _TOKENIZER.lower,
+    seed: Annotated[int, typer.Option(help="Random seed for weights and batch order.")] = _TRAINING.seed,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Go on from the checkpoint an interrupted run left (same options).")
+    ] = False,
+    distribute: Annotated[
+        DistributeKind,
+        typer.Option(help="Train on one device, on every GPU of this machine, or on the machines TF_CONFIG names."),
+    ] = _EXECUTION.distribute,
+    device: Annotated[
+        DeviceKind, typer.Option(help="auto: a GPU when one is visible; cpu hides GPUs; gpu insists on one.")
+    ] = _EXECUTION.device,
+    precision: Annotated[
+        PrecisionKind,
+        typer.Option(help="mixed: 16-bit computation (float16 on GPU, bfloat16 on CPU), float32 weights."),
+    ] = _EXECUTION.precision,
+    xla: Annotated[
+        XlaKind,
+        typer.Option(
+            help="Compile the training step with XLA. auto: on a CPU for stream context, on a GPU as Keras does."
+        ),
+    ] = _EXECUTION.xla,
+    engine: Annotated[
+        EngineKind,
+        typer.Option(
+            help="numpy: CPU, one direction, starts without TensorFlow. keras: every option, CPU or GPU. "
+            "auto: numpy where it can train the model, else keras (a GPU, --bidirectional, ...)."
+        ),
+    ] = _EXECUTION.engine,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train a model on CORPUS and save it with its vocabulary in one folder."""
+    destination = output if output is not None else _default_output(corpus)
+    try:
+        architecture = ArchitectureConfig(
+            cell=cell,
+            layers=layers,
+            bidirectional=bidirectional,
+            embedding_dim=embedding_dim,
+            units=units,
+            dropout=dropout,
+            tie_embeddings=tie_embeddings,
+        )
+        training = TrainingConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            val_split=val_split,
+            patience=patience,
+            seed=seed,
+            max_len=max_len,
+            max_vocab=max_vocab,
+            min_count=min_count,
+            lr_decay=lr_decay,
+            context=context,
+        )
+    except ValueError as error:
+        raise _option_error(error) from None
+    tokenizer = TokenizerConfig(kind=tokenizer_kind, filters=filters, lower=lower)
+    execution = ExecutionConfig(distribute=distribute, device=device, precision=precision, xla=xla, engine=engine)
+    from rnngen.train import TrainingRequest, run_training
+    from rnngen.train.checkpoints import checkpoint_folder
+
+    if resume:
+        # The interrupted run's settings, with the options given on this command line over them.
+        from rnngen.train.request import resumed_settings
+
+        given = _options_given(invocation)
+        saved = resumed_settings(destination)
+        try:
+            tokenizer = _given_over(saved.tokenizer, tokenizer, given, {"kind": "tokenizer_kind"})
+            architecture = _given_over(saved.architecture, architecture, given)
+            training = _given_over(saved.training, training, given)
+            execution = _given_over(saved.execution, execution, given)
+        except ValueError as error:
+            raise _option_error(error) from None
+        valid = valid if "valid" in given else saved.validation
+    elif checkpoint_folder(destination).exists():
+        _warn(f"starting over: {checkpoint_folder(destination)} holds an interrupted run (--resume goes on from it)")
+    if tokenizer.kind is TokenizerKind.morph:
+        from rnngen.text.korean import require_kiwipiepy
+
+        try:
+            require_kiwipiepy()
+        except MissingDependencyError as error:
+            raise UsageError(str(error)) from None
+    request = TrainingRequest(
+        corpus=corpus,
+        destination=destination,
+        tokenizer=tokenizer,
+        architecture=architecture,
+        training=training,
+        execution=execution,
+        validation=valid,
+        resume=resume,
+    )
+    reporter = None
+    if not quiet:
+        from rnngen.cli.progress import RichTrainingReporter
+
+        reporter = RichTrainingReporter()
+    result = run_training(request, reporter)
+    if not result.chief:
+        # Another worker of a multi-worker run: the chief saved the model and prints its folder.
+        if not quiet:
+            print("rnngen: training done; the chief worker saved the model", file=sys.stderr)
+        return
+    if not quiet:
+        from rnngen.cli.progress import describe_metrics
+
+        print(
+            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size}, {result.samples:,} training targets, "
+            f"{result.epochs_run} epochs, {describe_metrics(result.metrics)})",
+            file=sys.stderr,
+        )
+    print(result.folder)
+
+
+Settings = TypeVar("Settings", TokenizerConfig, ArchitectureConfig, TrainingConfig, ExecutionConfig)
+
+
+def _options_given(context: typer.Context) -> set[str]:
+    """The parameters of this command that were given on the command line (or in the environment),
+    not left at their defaults."""
+    return {
+        name
+        for name in context.params
+        if (source := context.get_parameter_source(name)) is not None and source.name not in {"DEFAULT", "DEFAULT_MAP"}
+    }
+
+
+def _given_over(
+    saved: Settings, asked: Settings, given: set[str], parameter_of: dict[str, str] | None = None
+) -> Settings:
+    """``saved`` with the fields whose options were given set as ``asked`` has them (a field's option
+    is the parameter of the same name, unless ``parameter_of`` names another)."""
+    parameter_of = parameter_of or {}
+    changes = {
+        field.name: getattr(asked, field.name)
+        for field in dataclasses.fields(asked)
+        if parameter_of.get(field.name, field.name) in given
+    }
+    return dataclasses.replace(saved, **changes)
+
+
+def _read_model(model: Path | None) -> StoredModel:
+    """The model folder given with -m, or else the newest one under ./models."""
+    from rnngen.store.folder import latest_model_folder, read_model_folder
+
+    return read_model_folder(model if model is not None else latest_model_folder())
+
+
+@app.command()
+@_reports_errors
+def generate(
+    prompt: Annotated[
+        str, typer.Argument(metavar="PROMPT", help="Words to continue; '-' reads one prompt per line from stdin.")
+    ],
+    model: ModelOption = None,
+    words: Annotated[int, typer.Option("--words", "-n", min=0, help="Words to add.")] = _GENERATION.words,
+    temperature: Annotated[
+        Optional[float], typer.Option(min=0.0, help="Sample; below 1 sharper, above 1 more varied (0: argmax).")
+    ] = _GENERATION.temperature,
+    top_k: Annotated[
+        Optional[int], typer.Option(min=1, help="Sample among the K most likely words.")
+    ] = _GENERATION.top_k,
+    top_p: Annotated[
+        Optional[float], typer.Option(min=0.0, max=1.0, help="Sample among the most likely words totalling P.")
+    ] = _GENERATION.top_p,
+    beam: Annotated[int, typer.Option(min=1, help="Beam search over N whole continuations.")] = _GENERATION.beam,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for sampling: same seed, same text.")] = _GENERATION.seed,
+    stop_at_eol: Annotated[
+        bool, typer.Option("--stop-at-eol", help="Stop early where the model ends the line.")
+    ] = _GENERATION.stop_at_eol,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = _GENERATION.strict,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per prompt.")] = False,
+) -> None:
+    """Continue PROMPT word by word (the most likely word, unless sampling or beam options are given)."""
+    try:
+        settings = GenerationConfig(
+            words=words,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            beam=beam,
+            seed=seed,
+            stop_at_eol=stop_at_eol,
+            strict=strict,
+        )
+    except ValueError as error:
+        raise _option_error(error) from None
+    from rnngen.inference.generation import TextGenerator
+
+    generator = TextGenerator(_read_model(model))
+    if prompt == "-":
+        from rnngen.cli.prompts import prompt_batches
+
+        batches = prompt_batches(sys.stdin.buffer, generator.prompts_per_batch)
+    else:
+        batches = iter([[prompt]])
+    index = 0
+    for batch in batches:
+        for result in generator.generate_batch(batch, settings, first_index=index, with_probabilities=as_json):
+            if result.unknown_words:
+                _warn(f"unknown words skipped: {' '.join(result.unknown_words)}")
+            print(json.dumps(result.to_json(), ensure_ascii=False) if as_json else result.text)
+        index += len(batch)
+        sys.stdout.flush()
+
+
+@app.command("next")
+@_reports_errors
+def next_words(
+    prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="Words so far.")],
+    model: ModelOption = None,
+    count: Annotated[int, typer.Option("-k", "--count", min=1, help="How many words to list.")] = 5,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List the K most likely next words after PROMPT with their probabilities."""
+    from rnngen.inference.generation import TextGenerator
+
+    words, unknown = TextGenerator(_read_model(model)).next_words(prompt, count, strict=strict)
+    if unknown:
+        _warn(f"unknown words skipped: {' '.join(unknown)}")
+    if as_json:
+        print(json.dumps([{"word": word.word, "probability": word.probability} for word in words], ensure_ascii=False))
+        return
+    for word in words:
+        print(f"{word.probability:.4f}\t{word.word}")
+
+
+@app.command()
+@_reports_errors
+def evaluate(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="Text to score (file, folder of .txt, or '-').")],
+    model: ModelOption = None,
+    context: Annotated[
+        Optional[ContextKind],
+        typer.Option(help="line: each line from a fresh state; stream: state carried [default: as trained]."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a model on FILE: perplexity, top-1/top-5 accuracy, unknown words, bits per character."""
+    from rnngen.inference.evaluation import evaluate_file
+
+    result = evaluate_file(_read_model(model), file, context)
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    for name, value in result.to_json().items():
+        print(f"{name:<14} {value:.4f}" if isinstance(value, float) else f"{name:<14} {value}")
+
+
+@app.command()
+@_reports_errors
+def info(model: ModelOption = None, as_json: JsonOption = False) -> None:
+    """Show the model card: vocabulary, network, corpus, training and scores."""
+    from rnngen.store.card import model_card
+
+    card = model_card(_read_model(model))
+    if as_json:
+        print(json.dumps(card, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"rnngen model {card['folder']}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for section, value in card.items():
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                table.add_row(f"{section}.{key}", _format_value(inner))
+        else:
+            table.add_row(section, _format_value(value))
+    Console().print(table)
+
+
+@app.command()
+@_reports_errors
+def export(
+    folder: Annotated[
+        Optional[Path], typer.Argument(metavar="FOLDER", help="Model folder [default: newest under ./models].")
+    ] = None,
+    keras_format: Annotated[
+        bool, typer.Option("--keras", help="Write FOLDER/model.keras: the model for Keras, with the folder's weights.")
+    ] = False,
+) -> None:
+    """Write a model folder's weights in another format, and print the file's path."""
+    if not keras_format:
+        raise UsageError("say which format to write: --keras (the one format so far)")
+    from rnngen.train.keras_engine.export import export_keras_model
+
+    print(export_keras_model(_read_model(folder)))
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str) and not value.isprintable():
+        return json.dumps(value, ensure_ascii=False)  # shows tabs and newlines as \t and \n
+    return str(value)
+
+
+def main() -> None:
+    """Entry point. Usage errors become one line (exit 2); the commands report their own failures;
+    anything unforeseen still ends in one line rather than a traceback."""
+    try:
+        status = app(standalone_mode=False)
+    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        if _is_usage_error(error):
+            sys.exit(_report_usage_error(error))
+        if os.environ.get("RNNGEN_DEBUG"):
+            raise
+        _error(f"unexpected {error.__class__.__name__}: {error} (set RNNGEN_DEBUG=1 to see where)")
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _is_usage_error(error: Exception) -> bool:
+    # Typer bundles its own copy of Click, whose exception classes it does not export: recognise
+    # them by their interface (every Click exception has an exit code and a formatted message).
+    return hasattr(error, "format_message") and isinstance(getattr(error, "exit_code", None), int)
+
+
+def _report_usage_error(error: Any) -> int:
+    """One line for a bad option or argument, naming where help is; the full help when none was given."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        error.show()
+        return int(error.exit_code)
+    context = getattr(error, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    _error(f"{error.format_message()}{hint}")
+    return int(error.exit_code)

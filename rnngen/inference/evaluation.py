@@ -1,0 +1,169 @@
+"""Scores a model on a text: perplexity, next-word accuracy, unknown-word rate, bits per character.
+
+Protocol: each line's tokens plus one end-of-line token are predicted from the tokens before them.
+In line context every line is read from a fresh state after an end-of-line id; in stream context (the
+Penn Treebank literature's protocol) the state is carried from line to line, so a prediction may use
+the lines before it. Tokens outside the vocabulary are read as the unknown word when the model
+has one; otherwise they are skipped as inputs and left out of perplexity and accuracy, and counted
+in the unknown-word rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnngen.config import ContextKind
+from rnngen.data.corpus import corpus_text
+from rnngen.data.vocab import PADDING_ID
+from rnngen.errors import CorpusError, UsageError
+from rnngen.network.forward import NumpyLanguageModel, State, log_softmax
+from rnngen.store.folder import StoredModel
+from rnngen.text import make_tokenizer, tokenize_lines
+
+LINES_PER_BATCH = 64
+ROWS_PER_SOFTMAX = 2048  # positions scored at once: bounds memory at rows x vocabulary floats
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one model on one text."""
+
+    perplexity: float
+    top1_accuracy: float
+    top5_accuracy: float
+    oov_rate: float
+    bits_per_char: float
+    tokens: int  # every token predicted, one end-of-line per line included
+    scored_tokens: int  # those inside the vocabulary (or read as the unknown word)
+    unknown_tokens: int
+    lines: int
+    characters: int
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Line:
+    inputs: list[int]  # <eol> then the ids of the tokens the model can read
+    targets: list[int | None]  # each token's id (None: outside the vocabulary), then <eol>
+    positions: list[int]  # for each target, the index of the input after which it is predicted
+    unknown_spellings: list[str]  # tokens without any id, for their spelling cost
+
+
+def _prepare(tokens: Sequence[str], stored: StoredModel) -> _Line:
+    vocabulary = stored.vocabulary
+    end_of_line = vocabulary.end_of_line_id
+    inputs, targets, positions, unknown = [end_of_line], [], [], []
+    for token in tokens:
+        word_id = vocabulary.id_of(token)
+        if word_id is None:
+            word_id = vocabulary.unknown_id
+            unknown.append(token)
+        targets.append(word_id)
+        positions.append(len(inputs) - 1)
+        if word_id is not None:
+            inputs.append(word_id)
+    targets.append(end_of_line)
+    positions.append(len(inputs) - 1)
+    return _Line(inputs, targets, positions, unknown)
+
+
+def _top_outputs(engine: NumpyLanguageModel, lines: Sequence[_Line], context: ContextKind) -> Iterator[np.ndarray]:
+    """The last layer's output before each target of each line: (targets of the line, width)."""
+    if context is ContextKind.stream:
+        # Each line's inputs start with the end-of-line id that closed the line before.
+        states: list[State] | None = None
+        for line in lines:
+            line_outputs, states = engine.read_stream(line.inputs, states)
+            yield line_outputs[line.positions]
+        return
+    if engine.config.bidirectional:
+        window = engine.config.context_len
+        for line in lines:
+            contexts = [line.inputs[: position + 1][-window:] for position in line.positions]
+            yield engine.top_outputs(contexts)
+        return
+    # Similar lengths side by side waste less time on padding.
+    order = sorted(range(len(lines)), key=lambda index: len(lines[index].inputs))
+    results: dict[int, np.ndarray] = {}
+    for start in range(0, len(order), LINES_PER_BATCH):
+        chosen = order[start : start + LINES_PER_BATCH]
+        outputs = engine.sequence_outputs([lines[index].inputs for index in chosen])
+        for index, output in zip(chosen, outputs, strict=True):
+            results[index] = output[lines[index].positions]
+    for index in range(len(lines)):
+        yield results.pop(index)
+
+
+def trained_context(stored: StoredModel) -> ContextKind:
+    """The context the model was trained in (line, for folders written before the setting existed)."""
+    training = stored.config.get("training")
+    value = training.get("context") if isinstance(training, dict) else None
+    return ContextKind(value) if value in {kind.value for kind in ContextKind} else ContextKind.line
+
+
+def evaluate_text(stored: StoredModel, text: str, context: ContextKind | None = None) -> Evaluation:
+    """Score a model on a text (already normalised), in the given context (default: the model's own)."""
+    context = trained_context(stored) if context is None else context
+    if context is ContextKind.stream and stored.model.bidirectional:
+        raise UsageError("a bidirectional model reads each line on its own: evaluate it in line context")
+    engine = NumpyLanguageModel(stored.model, stored.weights)
+    token_lines = tokenize_lines(text, stored.tokenizer)
+    if not token_lines:
+        raise CorpusError("the text to evaluate has no words")
+    lines = [_prepare(tokens, stored) for tokens in token_lines]
+    tokenizer = make_tokenizer(stored.tokenizer)
+    characters = sum(len(tokenizer.join(tokens)) + 1 for tokens in token_lines)
+    distinct = int(stored.config.get("corpus", {}).get("distinct_characters", 0) or 0)
+    spelling_bits_per_character = math.log2(distinct + 1)
+
+    nats = 0.0
+    scored = top1 = top5 = 0
+    for line, top_outputs in zip(lines, _top_outputs(engine, lines, context), strict=True):
+        known = [index for index, target in enumerate(line.targets) if target is not None]
+        targets = np.array([line.targets[index] for index in known], dtype=np.int64)
+        for start in range(0, len(known), ROWS_PER_SOFTMAX):
+            rows = top_outputs[known[start : start + ROWS_PER_SOFTMAX]]
+            log_probabilities = log_softmax(rows @ engine.output_kernel + engine.output_bias)
+            chunk_targets = targets[start : start + ROWS_PER_SOFTMAX]
+            target_log_probabilities = log_probabilities[np.arange(len(chunk_targets)), chunk_targets]
+            nats -= float(target_log_probabilities.sum())
+            # Rank among the ids the generator may emit: padding never counts as a guess.
+            log_probabilities[:, PADDING_ID] = -np.inf
+            better = (log_probabilities > target_log_probabilities[:, None]).sum(axis=1)
+            top1 += int((better < 1).sum())
+            top5 += int((better < 5).sum())
+            scored += len(chunk_targets)
+    # Unknown tokens cost their spelling on top of P(unknown) (nothing, for a model without one).
+    bits = nats / math.log(2)
+    unknown_tokens = sum(len(line.unknown_spellings) for line in lines)
+    bits += sum((len(token) + 1) * spelling_bits_per_character for line in lines for token in line.unknown_spellings)
+    word_tokens = sum(len(tokens) for tokens in token_lines)
+    total_tokens = word_tokens + len(lines)
+    return Evaluation(
+        perplexity=math.exp(nats / scored) if scored else math.inf,
+        top1_accuracy=top1 / scored if scored else 0.0,
+        top5_accuracy=top5 / scored if scored else 0.0,
+        oov_rate=unknown_tokens / word_tokens,
+        bits_per_char=bits / characters,
+        tokens=total_tokens,
+        scored_tokens=scored,
+        unknown_tokens=unknown_tokens,
+        lines=len(lines),
+        characters=characters,
+    )
+
+
+def evaluate_file(stored: StoredModel, source: str | Path, context: ContextKind | None = None) -> Evaluation:
+    """Score a model on a file, a folder of .txt files, or standard input ('-')."""
+    text, name = corpus_text(source)
+    try:
+        return evaluate_text(stored, text, context)
+    except CorpusError as error:
+        raise CorpusError(f"{name}: {error}") from None

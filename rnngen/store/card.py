@@ -1,0 +1,57 @@
+"""The model card: what a model folder holds, in a few readable fields."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rnngen.network.weights import expected_weight_shapes
+from rnngen.store.folder import StoredModel
+
+
+def parameter_count(stored: StoredModel) -> int:
+    return sum(math.prod(shape) for shape in expected_weight_shapes(stored.model).values())
+
+
+def model_card(stored: StoredModel) -> dict[str, Any]:
+    """The model's settings, data and scores as one flat-ish dictionary (the JSON of `rnngen info`)."""
+    config = stored.config
+    model = stored.model
+    corpus = config.get("corpus", {})
+    return {
+        "folder": str(stored.folder),
+        "created": config.get("created"),
+        "tokenizer": stored.tokenizer.kind.value,
+        "lower": stored.tokenizer.lower,
+        "filters": stored.tokenizer.filters,
+        "vocabulary": {
+            "words": len(stored.vocabulary.words),
+            "ids": stored.vocabulary.size,
+            "unknown_word": stored.vocabulary.unknown_id is not None,
+        },
+        "model": {
+            "cell": model.cell.value,
+            "layers": model.layers,
+            "bidirectional": model.bidirectional,
+            "embedding_dim": model.embedding_dim,
+            "units": model.units,
+            "dropout": model.dropout,
+            "max_len": model.max_len,
+            "parameters": parameter_count(stored),
+        },
+        "corpus": {
+            "source": corpus.get("source"),
+            "sha256": corpus.get("sha256"),
+            "lines": corpus.get("usable_lines"),
+            "tokens": corpus.get("tokens"),
+            "training_targets": corpus.get("training_targets"),
+            "validation_targets": corpus.get("validation_targets"),
+        },
+        "training": {
+            "epochs_run": config.get("epochs_run"),
+            "seconds": config.get("training_seconds"),
+            **{key: config.get("training", {}).get(key) for key in ("batch_size", "learning_rate", "seed")},
+        },
+        "metrics": config.get("metrics", {}),
+        "versions": config.get("versions", {}),
+    }

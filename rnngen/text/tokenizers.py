@@ -1,0 +1,130 @@
+"""Cutting lines into tokens (words, characters) and putting tokens back into text."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+# Marks a token that begins a word (SentencePiece's convention) for the char and morph tokenizers,
+# which therefore read this one character in the input as WORD_START_STAND_IN.
+WORD_START = "\u2581"
+WORD_START_STAND_IN = "_"
+
+# Lines cleaned together: one pass of lower() and of the filter pattern over many lines is several
+# times faster than one per line, and the morph tokenizer analyses the new words of a chunk at once.
+LINES_PER_CHUNK = 8192
+
+
+@dataclass(frozen=True)
+class LineTokenizer(ABC):
+    """Cuts lines into tokens and puts tokens back into text.
+
+    Every kind first lower-cases (``lower``) and turns each ``filters`` character into a space, as
+    the old Keras Tokenizer did; runs of whitespace then separate words.
+    """
+
+    filters: str
+    lower: bool
+    _filter_pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    # Whether WORD_START in the input is read as WORD_START_STAND_IN, because tokens use it as a mark.
+    reserves_word_start: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        # A regular expression replaces a character class in one C loop, several times faster than
+        # str.translate on Korean text. The newline is left alone: it separates the lines of a chunk,
+        # and within a line it is whitespace anyway.
+        kept = sorted(set(self.filters) - {"\n"})
+        pattern = re.compile("[" + "".join(re.escape(character) for character in kept) + "]") if kept else None
+        object.__setattr__(self, "_filter_pattern", pattern)
+
+    def clean(self, text: str) -> str:
+        """The text lower-cased (if asked) with every filtered character turned into a space."""
+        if self.lower:
+            text = text.lower()
+        if self.reserves_word_start and WORD_START in text:
+            text = text.replace(WORD_START, WORD_START_STAND_IN)
+        if self._filter_pattern is not None:
+            text = self._filter_pattern.sub(" ", text)
+        return text
+
+    def split(self, line: str) -> list[str]:
+        """The tokens of one line, in order."""
+        return next(self.split_lines([line]))
+
+    def split_lines(self, lines: Iterable[str]) -> Iterator[list[str]]:
+        """The tokens of each line, in order: one list per line, empty for a line without words."""
+        iterator = iter(lines)
+        while chunk := list(itertools.islice(iterator, LINES_PER_CHUNK)):
+            joined = "\n".join(chunk)
+            if joined.count("\n") != len(chunk) - 1:
+                # A line holds a newline of its own (a prompt can): there it only separates words.
+                joined = "\n".join(line.replace("\n", " ") for line in chunk)
+            yield from self._split_cleaned(self.clean(joined).split("\n"))
+
+    @abstractmethod
+    def _split_cleaned(self, lines: Sequence[str]) -> Iterable[list[str]]:
+        """The tokens of lines that are already lower-cased and filtered."""
+
+    @abstractmethod
+    def join(self, tokens: Iterable[str]) -> str:
+        """Tokens back into a line of text."""
+
+    @abstractmethod
+    def extend(self, text: str, tokens: Sequence[str]) -> str:
+        """``text`` continued by ``tokens``, each joined to it the way this tokenizer cut them."""
+
+
+@dataclass(frozen=True)
+class WordTokenizer(LineTokenizer):
+    """The old Keras Tokenizer's word splitting: lower-case, filtered characters become spaces.
+
+    Keras split on the space character alone; splitting on any whitespace gives the same words for
+    the default filters (which already turn tabs and newlines into spaces) and does the sensible
+    thing when the user keeps tabs with --filters "".
+    """
+
+    def _split_cleaned(self, lines: Sequence[str]) -> Iterable[list[str]]:
+        return map(str.split, lines)
+
+    def join(self, tokens: Iterable[str]) -> str:
+        return " ".join(tokens)
+
+    def extend(self, text: str, tokens: Sequence[str]) -> str:
+        return " ".join(part for part in (text, self.join(tokens)) if part)
+
+
+def join_marked(tokens: Iterable[str]) -> str:
+    """Tokens whose word starts carry WORD_START back into text: each mark becomes a space, none at the start."""
+    return "".join(tokens).replace(WORD_START, " ").lstrip(" ")
+
+
+def extend_marked(text: str, tokens: Sequence[str]) -> str:
+    """``text`` continued by marked tokens: a first token without the mark continues the text's last word."""
+    if not text:
+        return join_marked(tokens)
+    return text + "".join(tokens).replace(WORD_START, " ")
+
+
+@dataclass(frozen=True)
+class CharTokenizer(LineTokenizer):
+    """One token per character; the space between words is the token WORD_START.
+
+    Runs of whitespace become one space and the line's ends are stripped, so ``join(split(line))``
+    gives the cleaned line with its words separated by single spaces.
+    """
+
+    reserves_word_start: ClassVar[bool] = True
+
+    def _split_cleaned(self, lines: Sequence[str]) -> Iterable[list[str]]:
+        return [list(WORD_START.join(line.split())) for line in lines]
+
+    def join(self, tokens: Iterable[str]) -> str:
+        return join_marked(tokens)
+
+    def extend(self, text: str, tokens: Sequence[str]) -> str:
+        return extend_marked(text, tokens)

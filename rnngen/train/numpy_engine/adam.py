@@ -1,0 +1,63 @@
+"""Keras 3's Adam in numpy, with the gradients clipped to a global norm first."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from rnngen.network.weights import Weights
+
+# Keras 3's defaults for Adam.
+BETA_1 = 0.9
+BETA_2 = 0.999
+EPSILON = 1e-7
+
+
+class Adam:
+    """Keras 3's Adam (epsilon 1e-7) with the gradients clipped to a global norm first."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray], learning_rate: float, clip_norm: float | None) -> None:
+        self.learning_rate = learning_rate
+        self.clip_norm = clip_norm
+        self.iterations = 0
+        self.first_moments = {name: np.zeros_like(array) for name, array in weights.items()}
+        self.second_moments = {name: np.zeros_like(array) for name, array in weights.items()}
+
+    def apply(self, weights: Weights, gradients: Mapping[str, np.ndarray]) -> None:
+        """Update ``weights`` in place."""
+        scale = 1.0
+        if self.clip_norm is not None:
+            norm = math.sqrt(sum(float(np.vdot(gradient, gradient)) for gradient in gradients.values()))
+            scale = self.clip_norm / max(norm, self.clip_norm)
+        self.iterations += 1
+        step_size = self.learning_rate * math.sqrt(1.0 - BETA_2**self.iterations) / (1.0 - BETA_1**self.iterations)
+        for name, weight in weights.items():
+            gradient = gradients[name]
+            if scale != 1.0:
+                gradient = gradient * np.float32(scale)
+            first, second = self.first_moments[name], self.second_moments[name]
+            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= step m / (sqrt(v) + eps)
+            first += (gradient - first) * np.float32(1.0 - BETA_1)
+            second += (np.square(gradient) - second) * np.float32(1.0 - BETA_2)
+            update = np.sqrt(second)
+            update += np.float32(EPSILON)
+            np.divide(first, update, out=update)
+            update *= np.float32(step_size)
+            weight -= update
+
+    def state(self, names: list[str]) -> list[np.ndarray]:
+        return [
+            np.array(self.iterations, np.int64),
+            np.array(self.learning_rate, np.float64),
+            *(self.first_moments[name] for name in names),
+            *(self.second_moments[name] for name in names),
+        ]
+
+    def restore(self, names: list[str], arrays: list[np.ndarray]) -> None:
+        self.iterations = int(arrays[0])
+        self.learning_rate = float(arrays[1])
+        for index, name in enumerate(names):
+            self.first_moments[name] = arrays[2 + index].astype(np.float32)
+            self.second_moments[name] = arrays[2 + len(names) + index].astype(np.float32)

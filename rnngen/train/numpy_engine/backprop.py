@@ -1,0 +1,342 @@
+"""Loss and gradients of a one-directional recurrent language model in numpy, by backpropagation through time.
+
+The model is the one the Keras engine's `model.py` builds (embedding -> dropout -> recurrent layers -> dropout -> output
+softmax), with its weights under the names of `rnngen.network.weights` and
+Keras 3's gate orders, so the arrays go into the model folder as they are. A batch is a pair of
+post-padded (batch, time) id arrays from `rnngen.data.batches.WindowBatches`; id 0 is padding. The loss is
+the mean cross-entropy over the batch's real targets, as Keras computes it for a masked sequence.
+
+Padding sits at the end of a row, so every row starts from a zero state on its first real id, as
+under Keras's masking. The steps after a row's end compute values nothing reads: their targets are
+padding, so no gradient flows back through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnngen.config import CellKind, ModelConfig
+from rnngen.data.vocab import PADDING_ID
+from rnngen.network.forward import sigmoid, softmax_in_place
+from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL, Weights, cell_weight_names, output_kernel
+
+
+@dataclass(frozen=True)
+class BatchScore:
+    """Totals over one batch's real targets."""
+
+    cross_entropy: float  # summed over targets, in nats
+    correct: int  # targets that were the most likely id
+    targets: int
+
+
+# -- the recurrent cells: forward over all steps keeping what backward needs, and backward ---------
+
+
+@dataclass
+class _CellTrace:
+    """What one layer's forward pass keeps for its backward pass, (time, batch, ...) arrays."""
+
+    outputs: np.ndarray  # (time, batch, units): the hidden state after each step
+    parts: tuple[np.ndarray, ...]  # the cell's own intermediate values
+
+
+def _previous_outputs(outputs: np.ndarray) -> np.ndarray:
+    """(time, batch, units): the hidden state before each step (zeros before the first)."""
+    previous = np.empty_like(outputs)
+    previous[0] = 0.0
+    previous[1:] = outputs[:-1]
+    return previous
+
+
+def _lstm_forward(projected: np.ndarray, recurrent_kernel: np.ndarray) -> _CellTrace:
+    """Gates in Keras's order: input, forget, candidate, output. ``projected`` is x @ W + b."""
+    time, batch, _ = projected.shape
+    units = recurrent_kernel.shape[0]
+    gates = np.empty_like(projected)  # (time, batch, 4 units), after their activations
+    cells = np.empty((time, batch, units), dtype=projected.dtype)
+    squashed = np.empty_like(cells)  # tanh(cell)
+    outputs = np.empty_like(cells)
+    hidden = np.zeros((batch, units), dtype=projected.dtype)
+    cell = np.zeros_like(hidden)
+    for step in range(time):
+        activated = gates[step]
+        np.matmul(hidden, recurrent_kernel, out=activated)
+        activated += projected[step]
+        activated[:, : 2 * units] = sigmoid(activated[:, : 2 * units])
+        np.tanh(activated[:, 2 * units : 3 * units], out=activated[:, 2 * units : 3 * units])
+        activated[:, 3 * units :] = sigmoid(activated[:, 3 * units :])
+        cell = activated[:, units : 2 * units] * cell + activated[:, :units] * activated[:, 2 * units : 3 * units]
+        cells[step] = cell
+        np.tanh(cell, out=squashed[step])
+        hidden = outputs[step]
+        np.multiply(activated[:, 3 * units :], squashed[step], out=hidden)
+    return _CellTrace(outputs, (gates, cells, squashed))
+
+
+def _lstm_backward(
+    trace: _CellTrace, output_gradient: np.ndarray, recurrent_kernel: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(d projected (time, batch, 4 units), d recurrent kernel) from d outputs (time, batch, units)."""
+    gates, cells, squashed = trace.parts
+    time, batch, units = output_gradient.shape
+    gate_gradient = np.empty_like(gates)
+    hidden_gradient = np.zeros((batch, units), dtype=gates.dtype)
+    cell_gradient = np.zeros_like(hidden_gradient)
+    transposed = np.ascontiguousarray(recurrent_kernel.T)
+    for step in range(time - 1, -1, -1):
+        hidden_gradient += output_gradient[step]
+        activated = gates[step]
+        input_gate, forget_gate = activated[:, :units], activated[:, units : 2 * units]
+        candidate, output_gate = activated[:, 2 * units : 3 * units], activated[:, 3 * units :]
+        cell_gradient += hidden_gradient * output_gate * (1.0 - squashed[step] ** 2)
+        previous_cell = cells[step - 1] if step > 0 else 0.0
+        gradient = gate_gradient[step]
+        gradient[:, :units] = cell_gradient * candidate * input_gate * (1.0 - input_gate)
+        gradient[:, units : 2 * units] = cell_gradient * previous_cell * forget_gate * (1.0 - forget_gate)
+        gradient[:, 2 * units : 3 * units] = cell_gradient * input_gate * (1.0 - candidate**2)
+        gradient[:, 3 * units :] = hidden_gradient * squashed[step] * output_gate * (1.0 - output_gate)
+        cell_gradient *= forget_gate
+        hidden_gradient = gradient @ transposed
+    previous = _previous_outputs(trace.outputs).reshape(time * batch, units)
+    kernel_gradient = previous.T @ gate_gradient.reshape(time * batch, 4 * units)
+    return gate_gradient, kernel_gradient
+
+
+def _gru_forward(projected: np.ndarray, recurrent_kernel: np.ndarray, recurrent_bias: np.ndarray) -> _CellTrace:
+    """Keras 3's GRU (reset_after=True): gates update, reset, candidate; the reset gate scales the
+    recurrent part after its product, and that part has a bias of its own."""
+    time, batch, _ = projected.shape
+    units = recurrent_kernel.shape[0]
+    gates = np.empty_like(projected)  # update, reset, candidate after their activations
+    recurrent_candidates = np.empty((time, batch, units), dtype=projected.dtype)  # h @ U_h + b_h
+    outputs = np.empty_like(recurrent_candidates)
+    hidden = np.zeros((batch, units), dtype=projected.dtype)
+    for step in range(time):
+        recurrent = hidden @ recurrent_kernel + recurrent_bias
+        activated = gates[step]
+        activated[:, : 2 * units] = sigmoid(projected[step, :, : 2 * units] + recurrent[:, : 2 * units])
+        reset = activated[:, units : 2 * units]
+        recurrent_candidates[step] = recurrent[:, 2 * units :]
+        activated[:, 2 * units :] = np.tanh(projected[step, :, 2 * units :] + reset * recurrent[:, 2 * units :])
+        update, candidate = activated[:, :units], activated[:, 2 * units :]
+        hidden = outputs[step]
+        np.copyto(hidden, update * (outputs[step - 1] if step > 0 else 0.0) + (1.0 - update) * candidate)
+    return _CellTrace(outputs, (gates, recurrent_candidates))
+
+
+def _gru_backward(
+    trace: _CellTrace, output_gradient: np.ndarray, recurrent_kernel: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d projected, d recurrent kernel, d recurrent bias (3 units,)) from d outputs."""
+    gates, recurrent_candidates = trace.parts
+    time, batch, units = output_gradient.shape
+    previous = _previous_outputs(trace.outputs)
+    input_gradient = np.empty_like(gates)  # d (x @ W + b_input)
+    recurrent_gradient = np.empty_like(gates)  # d (h @ U + b_recurrent)
+    hidden_gradient = np.zeros((batch, units), dtype=gates.dtype)
+    transposed = np.ascontiguousarray(recurrent_kernel.T)
+    for step in range(time - 1, -1, -1):
+        hidden_gradient += output_gradient[step]
+        activated = gates[step]
+        update, reset, candidate = activated[:, :units], activated[:, units : 2 * units], activated[:, 2 * units :]
+        candidate_gradient = hidden_gradient * (1.0 - update) * (1.0 - candidate**2)
+        update_gradient = hidden_gradient * (previous[step] - candidate) * update * (1.0 - update)
+        reset_gradient = candidate_gradient * recurrent_candidates[step] * reset * (1.0 - reset)
+        into_input, into_recurrent = input_gradient[step], recurrent_gradient[step]
+        into_input[:, :units] = update_gradient
+        into_input[:, units : 2 * units] = reset_gradient
+        into_input[:, 2 * units :] = candidate_gradient
+        into_recurrent[:, : 2 * units] = into_input[:, : 2 * units]
+        into_recurrent[:, 2 * units :] = candidate_gradient * reset
+        hidden_gradient = hidden_gradient * update + into_recurrent @ transposed
+    flat_recurrent = recurrent_gradient.reshape(time * batch, 3 * units)
+    kernel_gradient = previous.reshape(time * batch, units).T @ flat_recurrent
+    return input_gradient, kernel_gradient, flat_recurrent.sum(axis=0)
+
+
+def _simple_forward(projected: np.ndarray, recurrent_kernel: np.ndarray) -> _CellTrace:
+    outputs = np.empty_like(projected)  # (time, batch, units)
+    np.tanh(projected[0], out=outputs[0])  # the state before the first step is zero
+    for step in range(1, projected.shape[0]):
+        np.tanh(projected[step] + outputs[step - 1] @ recurrent_kernel, out=outputs[step])
+    return _CellTrace(outputs, ())
+
+
+def _simple_backward(
+    trace: _CellTrace, output_gradient: np.ndarray, recurrent_kernel: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    time, batch, units = output_gradient.shape
+    projected_gradient = np.empty_like(output_gradient)
+    hidden_gradient = np.zeros((batch, units), dtype=output_gradient.dtype)
+    transposed = np.ascontiguousarray(recurrent_kernel.T)
+    for step in range(time - 1, -1, -1):
+        hidden_gradient += output_gradient[step]
+        gradient = projected_gradient[step]
+        np.multiply(hidden_gradient, 1.0 - trace.outputs[step] ** 2, out=gradient)
+        hidden_gradient = gradient @ transposed
+    previous = _previous_outputs(trace.outputs).reshape(time * batch, units)
+    return projected_gradient, previous.T @ projected_gradient.reshape(time * batch, units)
+
+
+# -- the whole model ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _LayerTrace:
+    inputs: np.ndarray  # (time, batch, inputs): what the layer read, after dropout
+    keep: np.ndarray | None  # dropout's scaled mask on the inputs, or None
+    cell: _CellTrace
+
+
+def _dropped(
+    values: np.ndarray, rate: float, random: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inverted dropout, as Keras's Dropout layer in training: kept values are scaled by 1 / (1 - rate)."""
+    if random is None or rate <= 0.0:
+        return values, None
+    keep = (random.random(values.shape, dtype=np.float32) >= rate).astype(np.float32)
+    keep *= 1.0 / (1.0 - rate)
+    return values * keep, keep
+
+
+def _layer_forward(weights: Mapping[str, np.ndarray], kind: CellKind, layer: int, inputs: np.ndarray) -> _CellTrace:
+    kernel, recurrent_kernel, bias = (weights[name] for name in cell_weight_names(layer))
+    time, batch, width = inputs.shape
+    projected = inputs.reshape(time * batch, width) @ kernel
+    projected += bias[0] if kind is CellKind.gru else bias
+    projected = projected.reshape(time, batch, -1)
+    if kind is CellKind.lstm:
+        return _lstm_forward(projected, recurrent_kernel)
+    if kind is CellKind.gru:
+        return _gru_forward(projected, recurrent_kernel, bias[1])
+    return _simple_forward(projected, recurrent_kernel)
+
+
+def _score(probabilities: np.ndarray, targets: np.ndarray) -> BatchScore:
+    rows = np.arange(len(targets))
+    chosen = probabilities[rows, targets]
+    cross_entropy = float(-np.log(np.maximum(chosen, np.finfo(np.float32).tiny)).sum(dtype=np.float64))
+    correct = int(np.count_nonzero(probabilities.argmax(axis=1) == targets))
+    return BatchScore(cross_entropy, correct, len(targets))
+
+
+def _forward(
+    weights: Mapping[str, np.ndarray],
+    config: ModelConfig,
+    inputs: np.ndarray,
+    random: np.random.Generator | None,
+) -> tuple[list[_LayerTrace], np.ndarray, np.ndarray | None]:
+    """Layer traces, the top layer's outputs (time, batch, units) after dropout, and that dropout's mask."""
+    hidden = weights[EMBEDDING][inputs.T]  # (time, batch, embedding_dim)
+    traces = []
+    for layer in range(config.layers):
+        layer_inputs, keep = _dropped(hidden, config.dropout, random)
+        cell = _layer_forward(weights, config.cell, layer, layer_inputs)
+        traces.append(_LayerTrace(layer_inputs, keep, cell))
+        hidden = cell.outputs
+    top, top_keep = _dropped(hidden, config.dropout, random)
+    return traces, top, top_keep
+
+
+def _check_batch(config: ModelConfig, inputs: np.ndarray, targets: np.ndarray) -> None:
+    if config.bidirectional:
+        raise ValueError("backprop trains one-directional models only")
+    if inputs.shape != targets.shape or inputs.ndim != 2:
+        raise ValueError(f"inputs {inputs.shape} and targets {targets.shape} must be the same (batch, time)")
+
+
+def score_batch(
+    weights: Mapping[str, np.ndarray], config: ModelConfig, inputs: np.ndarray, targets: np.ndarray
+) -> BatchScore:
+    """Cross-entropy and accuracy over a batch's real targets, without dropout (validation)."""
+    _check_batch(config, inputs, targets)
+    _, top, _ = _forward(weights, config, inputs, None)
+    real = np.flatnonzero(targets.T.ravel() != PADDING_ID)  # time-major positions of real targets
+    logits = top.reshape(-1, top.shape[-1])[real] @ output_kernel(weights, config)
+    logits += weights[OUTPUT_BIAS]
+    return _score(softmax_in_place(logits, sum_dtype=None), targets.T.ravel()[real])
+
+
+def _embedding_gradient(vocab_size: int, ids: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """(vocab, dim): the gradients of the looked-up rows summed per id (ids (n,), gradients (n, dim))."""
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    summed = np.zeros((vocab_size, gradients.shape[1]), dtype=gradients.dtype)
+    summed[sorted_ids[starts]] = np.add.reduceat(gradients[order], starts, axis=0)
+    return summed
+
+
+def loss_and_gradients(
+    weights: Mapping[str, np.ndarray],
+    config: ModelConfig,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    random: np.random.Generator | None = None,
+) -> tuple[BatchScore, Weights]:
+    """One training batch: its score, and the gradient of its mean cross-entropy per real target for
+    every trainable array (`trainable_names`). ``random`` draws dropout's masks; None turns dropout off."""
+    _check_batch(config, inputs, targets)
+    traces, top, top_keep = _forward(weights, config, inputs, random)
+    time, batch, width = top.shape
+    real = np.flatnonzero(targets.T.ravel() != PADDING_ID)
+    if len(real) == 0:
+        raise ValueError("a batch with no real targets")
+    top_real = top.reshape(time * batch, width)[real]  # (targets, width)
+    kernel = output_kernel(weights, config)
+    probabilities = top_real @ kernel
+    probabilities += weights[OUTPUT_BIAS]
+    softmax_in_place(probabilities, sum_dtype=None)
+    real_targets = targets.T.ravel()[real]
+    score = _score(probabilities, real_targets)
+
+    # d loss / d logits = (softmax - one-hot) / targets, written over the probabilities.
+    logits_gradient = probabilities
+    logits_gradient[np.arange(len(real)), real_targets] -= 1.0
+    logits_gradient *= 1.0 / len(real)
+    gradients: Weights = {OUTPUT_BIAS: logits_gradient.sum(axis=0)}
+    output_kernel_gradient = top_real.T @ logits_gradient  # (width, vocab)
+    top_gradient = np.zeros((time * batch, width), dtype=top.dtype)
+    top_gradient[real] = logits_gradient @ kernel.T
+    hidden_gradient = top_gradient.reshape(time, batch, width)
+    if top_keep is not None:
+        hidden_gradient *= top_keep
+
+    for layer in range(config.layers - 1, -1, -1):
+        trace = traces[layer]
+        kernel_name, recurrent_kernel_name, bias_name = cell_weight_names(layer)
+        recurrent_kernel = weights[recurrent_kernel_name]
+        if config.cell is CellKind.lstm:
+            projected_gradient, recurrent_gradient = _lstm_backward(trace.cell, hidden_gradient, recurrent_kernel)
+            bias_gradient = projected_gradient.reshape(time * batch, -1).sum(axis=0)
+        elif config.cell is CellKind.gru:
+            projected_gradient, recurrent_gradient, recurrent_bias_gradient = _gru_backward(
+                trace.cell, hidden_gradient, recurrent_kernel
+            )
+            input_bias_gradient = projected_gradient.reshape(time * batch, -1).sum(axis=0)
+            bias_gradient = np.stack([input_bias_gradient, recurrent_bias_gradient])
+        else:
+            projected_gradient, recurrent_gradient = _simple_backward(trace.cell, hidden_gradient, recurrent_kernel)
+            bias_gradient = projected_gradient.reshape(time * batch, -1).sum(axis=0)
+        flat_projected = projected_gradient.reshape(time * batch, -1)
+        layer_inputs = trace.inputs.reshape(time * batch, -1)
+        gradients[kernel_name] = layer_inputs.T @ flat_projected
+        gradients[recurrent_kernel_name] = recurrent_gradient
+        gradients[bias_name] = bias_gradient
+        hidden_gradient = (flat_projected @ weights[kernel_name].T).reshape(time, batch, -1)
+        if trace.keep is not None:
+            hidden_gradient *= trace.keep
+
+    embedding_gradient = _embedding_gradient(
+        config.vocab_size, inputs.T.ravel(), hidden_gradient.reshape(time * batch, -1)
+    )
+    if config.tie_embeddings:
+        embedding_gradient += output_kernel_gradient.T
+    else:
+        gradients[OUTPUT_KERNEL] = output_kernel_gradient
+    gradients[EMBEDDING] = embedding_gradient
+    return score, gradients

@@ -1,0 +1,125 @@
+"""A numpy engine session: the weights, Keras 3's Adam, and the epoch's steps through backprop.py.
+
+The same steps as the Keras engine's fit: the same batches in the same order, the loss averaged over
+real targets, Adam with Keras 3's update and global-norm clipping, inverted dropout. It never imports
+TensorFlow or Keras, so a run starts in a fraction of a second instead of the several seconds
+TensorFlow takes to load: on a small corpus that is most of the time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnngen.data.batches import Batches
+from rnngen.errors import ModelFolderError
+from rnngen.network.weights import Weights, stored_weights, trainable_names
+from rnngen.train.engines import BatchEnd, EngineState
+from rnngen.train.numpy_engine.adam import Adam
+from rnngen.train.numpy_engine.backprop import BatchScore, loss_and_gradients, score_batch
+from rnngen.train.numpy_engine.initializers import initial_weights
+from rnngen.train.setup import PreparedRun
+
+
+@dataclass
+class _Totals:
+    """Sums over an epoch's batches."""
+
+    cross_entropy: float = 0.0
+    correct: int = 0
+    targets: int = 0
+    batch_losses: float = 0.0  # each batch's mean loss times its rows, as Keras averages its "loss"
+    rows: int = 0
+
+    def add(self, score: BatchScore, rows: int) -> None:
+        self.cross_entropy += score.cross_entropy
+        self.correct += score.correct
+        self.targets += score.targets
+        self.batch_losses += score.cross_entropy / score.targets * rows
+        self.rows += rows
+
+    def logs(self, prefix: str = "") -> dict[str, float]:
+        targets = max(self.targets, 1)
+        return {
+            f"{prefix}loss": self.batch_losses / max(self.rows, 1),
+            f"{prefix}cross_entropy": self.cross_entropy / targets,
+            f"{prefix}accuracy": self.correct / targets,
+        }
+
+
+class NumpySession:
+    """One run's model and optimizer in numpy."""
+
+    def __init__(self, run: PreparedRun) -> None:
+        self.run = run
+        self.config = run.model_config
+        self.names = trainable_names(self.config)  # the trainable arrays, in checkpoint order
+        self.model_weights: Weights = initial_weights(self.config, run.training.seed, run.initial_output_bias())
+        self.optimizer = Adam(self.model_weights, run.training.learning_rate, run.training.clip_norm)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.optimizer.learning_rate = value
+
+    def train_epoch(self, epoch: int, batch_end: BatchEnd) -> dict[str, float]:
+        batches = self.run.training_plan.batches
+        batches.set_epoch(epoch)
+        # Dropout's masks depend on (seed, epoch) alone, so a resumed run draws the same ones.
+        random = np.random.default_rng([self.run.training.seed, epoch, 1]) if self.config.dropout > 0 else None
+        totals = _Totals()
+        for index in range(len(batches)):
+            inputs, targets = batches.batch(index)
+            score, gradients = loss_and_gradients(self.model_weights, self.config, inputs, targets, random)
+            self.optimizer.apply(self.model_weights, gradients)
+            totals.add(score, len(inputs))
+            batch_end(index, totals.logs())
+        return totals.logs()
+
+    def validate(self) -> dict[str, float]:
+        assert self.run.validation_plan is not None
+        return self._score(self.run.validation_plan.batches).logs("val_")
+
+    def _score(self, batches: Batches) -> _Totals:
+        totals = _Totals()
+        for index in range(len(batches)):
+            inputs, targets = batches.batch(index)
+            totals.add(score_batch(self.model_weights, self.config, inputs, targets), len(inputs))
+        return totals
+
+    def weights(self) -> list[np.ndarray]:
+        return [self.model_weights[name].copy() for name in self.names]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self.model_weights = {name: array.astype(np.float32) for name, array in zip(self.names, weights, strict=True)}
+
+    def state(self) -> EngineState:
+        return EngineState(
+            variable_paths=list(self.names),
+            variables=[self.model_weights[name] for name in self.names],
+            optimizer=self.optimizer.state(self.names),
+        )
+
+    def restore(self, state: EngineState) -> None:
+        names = self.names
+        fits = state.variable_paths == names and all(
+            array.shape == self.model_weights[name].shape for name, array in zip(names, state.variables, strict=True)
+        )
+        if not fits or len(state.optimizer) != 2 + 2 * len(names):
+            raise ModelFolderError("the checkpoint does not fit this model; train without --resume to start over")
+        self.set_weights(state.variables)
+        self.optimizer.restore(names, state.optimizer)
+
+    def export(self) -> Weights:
+        return stored_weights(self.model_weights, self.config)
+
+    def write_extra(self, folder: Path) -> None:
+        """Nothing: writing a Keras model needs Keras (`rnngen export --keras` writes one on demand)."""
+
+    def stop_signal(self, caught: list[int]) -> int | None:
+        return caught[0] if caught else None

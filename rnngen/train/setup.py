@@ -1,0 +1,290 @@
+"""What a training run is, whichever engine computes it: the settings resolved from the corpus, the
+batches, the fingerprint a resumed run must match, and the config the model folder records.
+
+Keras-free, so that the numpy engine trains without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.metadata
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnngen.config import (
+    AUTO_VALIDATION_MIN_LINES,
+    AUTO_VALIDATION_SPLIT,
+    MAX_LEN_CAP,
+    STREAM_MAX_LEN,
+    ContextKind,
+    EngineKind,
+    ModelConfig,
+    TokenizerConfig,
+    TrainingConfig,
+    to_json_dict,
+)
+from rnngen.data.batches import Batches, PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
+from rnngen.data.corpus import Corpus, load_corpus, load_validation, split_lines
+from rnngen.errors import CorpusError, UsageError
+from rnngen.train.checkpoints import Checkpoint, engine_of
+from rnngen.train.reporting import with_perplexities
+from rnngen.train.request import TrainingRequest
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a finished training run produced."""
+
+    folder: Path
+    vocab_size: int
+    samples: int
+    validation_samples: int
+    epochs_run: int
+    metrics: dict[str, float]
+    seconds: float
+    # False on the workers of a multi-worker run other than the chief: they saved nothing.
+    chief: bool = True
+
+
+def resolve_max_len(stream: TokenStream, requested: int | None, context: ContextKind) -> int:
+    """The requested length; else in line context the longest framed line (<eol> words <eol>) up to
+    MAX_LEN_CAP, in stream context STREAM_MAX_LEN."""
+    if requested is not None:
+        return requested
+    if context is ContextKind.stream:
+        return STREAM_MAX_LEN
+    return int(min(stream.line_lengths.max() + 2, MAX_LEN_CAP))
+
+
+def resolve_val_split(corpus: Corpus, requested: float | None, has_validation_file: bool) -> float:
+    if requested is not None:
+        return requested
+    if has_validation_file:
+        return 0.0
+    return AUTO_VALIDATION_SPLIT if corpus.usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
+
+
+def package_versions(backend: str) -> dict[str, str]:
+    """The training backend ("tensorflow", "jax", "numpy", ...) and the versions of the packages in play."""
+    versions = {"backend": backend}
+    for package in ("rnngen", "keras", "numpy", "tensorflow", "jax", "torch"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """How a model of this shape is fed: its batches, how many targets they hold, and how often each id
+    is one of them."""
+
+    batches: Batches
+    targets: int
+    target_counts: np.ndarray  # (vocab_size,)
+
+
+def data_plan(
+    stream: TokenStream, model_config: ModelConfig, training: TrainingConfig, boundary_id: int, shuffle: bool
+) -> DataPlan | None:
+    """Whole-line windows for a one-directional model, the notebook's prefixes for a bidirectional one;
+    in stream context, windows cut from all lines joined end to end."""
+    vocab_size = model_config.vocab_size
+    if training.context is ContextKind.stream:
+        fed = stream.joined(boundary_id)
+    else:
+        fed = stream.with_boundaries(boundary_id)
+    counts = fed.target_counts(vocab_size)
+    if model_config.bidirectional:
+        samples = prefix_samples(fed)
+        if len(samples) == 0:
+            return None
+        prefix_batches = PrefixBatches(
+            fed, samples, model_config.context_len, vocab_size, training.batch_size, training.seed, shuffle
+        )
+        return DataPlan(prefix_batches, len(samples), counts)
+    windows = line_windows(fed, model_config.context_len)
+    if len(windows) == 0:
+        return None
+    batches = WindowBatches(fed, windows, training.batch_size, training.seed, shuffle, vocab_size)
+    return DataPlan(batches, windows.targets, counts)
+
+
+# Options a resumed run may change: how long to go on, and how patient to be.
+RESUMABLE_CHANGES = ("epochs", "patience")
+
+
+def run_fingerprint(
+    tokenizer_config: TokenizerConfig,
+    model_config: ModelConfig,
+    training: TrainingConfig,
+    corpus: Corpus,
+    validation_stream: TokenStream | None,
+    engine: EngineKind,
+) -> dict[str, Any]:
+    """What a resumed run must share with the interrupted one: settings, corpus, validation text, and
+    the engine (each keeps its optimizer state in its own layout)."""
+    validation = None
+    if validation_stream is not None:
+        validation = hashlib.sha256(validation_stream.ids.tobytes() + validation_stream.line_starts.tobytes())
+    return {
+        "tokenizer": to_json_dict(tokenizer_config),
+        "model": to_json_dict(model_config),
+        "training": {name: value for name, value in to_json_dict(training).items() if name not in RESUMABLE_CHANGES},
+        "corpus_sha256": corpus.sha256,
+        "validation_sha256": None if validation is None else validation.hexdigest(),
+        "engine": engine.value,
+    }
+
+
+def check_resumable(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to resume a run with another corpus, other settings or another engine, naming the first
+    difference: the tokenizer, then the corpus (whose text may make other corpus-dependent defaults),
+    then the other settings, then the validation text (whose ids depend on the settings before it)."""
+    advice = "use the interrupted run's corpus and options, or train without --resume to start over"
+
+    def check_settings(section: str) -> None:
+        before, now = saved.get(section) or {}, current[section]
+        for name in sorted(set(before) | set(now)):
+            # The vocabulary's size is no option: with the same corpus and settings it is the same.
+            if name != "vocab_size" and before.get(name) != now.get(name):
+                option = "--" + name.replace("_", "-")
+                raise UsageError(
+                    f"cannot resume: {option} was {before.get(name)!r} in the interrupted run, "
+                    f"{now.get(name)!r} now; {advice}"
+                )
+
+    check_settings("tokenizer")
+    if saved.get("corpus_sha256") != current["corpus_sha256"]:
+        raise UsageError(f"cannot resume: the corpus is not the one the checkpoint was trained on; {advice}")
+    check_settings("training")
+    check_settings("model")
+    if saved.get("validation_sha256") != current["validation_sha256"]:
+        raise UsageError(f"cannot resume: the validation text differs from the checkpoint's; {advice}")
+    saved_engine = engine_of(saved)
+    if saved_engine.value != current["engine"]:
+        raise UsageError(f"cannot resume: the interrupted run trained with --engine {saved_engine.value}; {advice}")
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run's request, its corpus, its settings with the corpus-dependent defaults filled in, and its batches."""
+
+    request: TrainingRequest
+    corpus: Corpus
+    training: TrainingConfig  # max_len and val_split resolved
+    model_config: ModelConfig
+    training_plan: DataPlan
+    validation_plan: DataPlan | None
+    validation_stream: TokenStream | None
+    fingerprint: dict[str, Any]
+
+    def initial_output_bias(self) -> np.ndarray:
+        """(vocab_size,) float32: the log of each id's add-one frequency among the training targets.
+
+        An output layer started from it predicts the corpus's word frequencies before the first step,
+        so training starts from the quality of counting words rather than of a uniform guess, and the
+        first steps need not spend themselves learning how common each word is.
+        """
+        counts = self.training_plan.target_counts.astype(np.float64) + 1.0
+        return np.log(counts / counts.sum()).astype(np.float32)
+
+    @property
+    def monitored(self) -> str:
+        """The history entry early stopping and the learning-rate halving watch."""
+        return "cross_entropy" if self.validation_plan is None else "val_cross_entropy"
+
+    def result(self, destination: Path, folder: dict[str, Any], seconds: float, chief: bool = True) -> TrainingResult:
+        """What the finished run reports, from the configuration saved in its model folder."""
+        return TrainingResult(
+            folder=Path(destination),
+            vocab_size=self.model_config.vocab_size,
+            samples=self.training_plan.targets,
+            validation_samples=folder["corpus"]["validation_targets"],
+            epochs_run=folder["epochs_run"],
+            metrics=folder["metrics"],
+            seconds=seconds,
+            chief=chief,
+        )
+
+
+def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
+    """Read the corpus (and validation text), resolve the settings that depend on it, plan the batches."""
+    training, tokenizer_config = request.training, request.tokenizer
+    corpus = load_corpus(request.corpus, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
+    vocabulary = corpus.vocabulary
+    training = replace(
+        training,
+        max_len=resolve_max_len(corpus.stream, training.max_len, training.context),
+        val_split=resolve_val_split(corpus, training.val_split, request.validation is not None),
+    )
+    assert training.max_len is not None and training.val_split is not None
+    model_config = ModelConfig.for_corpus(request.architecture, vocabulary.size, training.max_len)
+    training_stream, validation_stream = split_lines(corpus.stream, training.val_split, training.seed)
+    if request.validation is not None:
+        validation_stream = load_validation(request.validation, tokenizer_config, vocabulary)
+    training_plan = data_plan(training_stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
+    if training_plan is None:
+        raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
+    validation_plan = (
+        None
+        if validation_stream is None
+        else data_plan(validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
+    )
+    fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, validation_stream, engine)
+    return PreparedRun(
+        request, corpus, training, model_config, training_plan, validation_plan, validation_stream, fingerprint
+    )
+
+
+def kept_metrics(history: dict[str, list[float]], monitored: str) -> dict[str, float]:
+    """The metrics of the epoch whose weights are kept (the best one by ``monitored``), with its number."""
+    best_epoch = int(np.argmin(history[monitored]))
+    metrics = with_perplexities(
+        {name: values[best_epoch] for name, values in history.items() if name != "learning_rate"}
+    )
+    metrics["epoch"] = best_epoch + 1
+    return metrics
+
+
+def folder_config(
+    run: PreparedRun,
+    history: dict[str, list[float]],
+    checkpoint: Checkpoint | None,
+    training_seconds: float,
+    fit_seconds: float,
+    execution: dict[str, Any],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """The model folder's config.json: settings, corpus, metrics and history, timings, versions."""
+    corpus = run.corpus
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tokenizer": to_json_dict(run.request.tokenizer),
+        "model": to_json_dict(run.model_config),
+        "training": to_json_dict(run.training),
+        "corpus": {
+            "source": corpus.source,
+            "sha256": corpus.sha256,
+            "usable_lines": corpus.usable_lines,
+            "tokens": corpus.tokens,
+            "unknown_tokens": corpus.unknown_tokens,
+            "distinct_characters": corpus.distinct_characters,
+            "validation_source": None if run.request.validation is None else str(run.request.validation),
+            "training_targets": run.training_plan.targets,
+            "validation_targets": 0 if run.validation_plan is None else run.validation_plan.targets,
+        },
+        "metrics": kept_metrics(history, run.monitored),
+        "history": history,
+        "epochs_run": len(history["loss"]),
+        "resumed_at_epoch": None if checkpoint is None else checkpoint.epochs_done,
+        "training_seconds": round(training_seconds, 3),
+        "fit_seconds": round(fit_seconds, 3),
+        "execution": execution,
+        "versions": versions,
+    }
