@@ -77,6 +77,22 @@ def rnngen(*arguments: str, cwd: Path, stdin: str | None = None, timeout: float 
     return Completed(process.returncode, process.stdout, process.stderr)
 
 
+def cli_in_process(*arguments: str, cwd: Path, environment: dict[str, str] | None = None) -> Completed:
+    """Run the command line in a fresh interpreter; its last stderr line lists which of TensorFlow and
+    Keras it imported (``[]`` for neither)."""
+    script = (
+        "import sys\n"
+        "from rnngen.cli import main\n"
+        f"sys.argv = ['rnngen', *{list(arguments)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
+        "print(sorted(name for name in ('tensorflow', 'keras') if name in sys.modules), file=sys.stderr)\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, encoding="utf-8", env=environment
+    )
+    return Completed(process.returncode, process.stdout, process.stderr)
+
+
 def python_module(*arguments: str, cwd: Path) -> Completed:
     """Run ``python -m rnngen``."""
     process = subprocess.run(

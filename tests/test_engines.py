@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from rnngen.train import TrainingRequest, engines, train_corpus
 from rnngen.train.controls import EpochControls
 from rnngen.train.setup import prepare_run
 
-from .conftest import SEED_TEXT
+from .conftest import SEED_TEXT, cli_in_process
 
 
 def request(architecture: ArchitectureConfig | None = None, **execution: object) -> TrainingRequest:
@@ -94,17 +92,9 @@ def test_no_gpu_device_means_no_backend_is_asked(monkeypatch: pytest.MonkeyPatch
 
 def test_the_default_run_trains_without_tensorflow_and_names_its_engine(tmp_path: Path) -> None:
     (tmp_path / "seed.txt").write_text(SEED_TEXT + "\n", encoding="utf-8")
-    script = (
-        "import sys\n"
-        "from rnngen.cli import main\n"
-        "sys.argv = ['rnngen', 'train', 'seed.txt', '--epochs', '2']\n"
-        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
-        "print(sorted(name for name in ('tensorflow', 'keras') if name in sys.modules), file=sys.stderr)\n"
-    )
     # With the GPUs hidden, as on a machine without one.
-    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    process = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, env=environment
+    process = cli_in_process(
+        "train", "seed.txt", "--epochs", "2", cwd=tmp_path, environment={**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     )
     assert process.returncode == 0, process.stderr
     lines = process.stderr.strip().splitlines()

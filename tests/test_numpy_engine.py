@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from rnngen.train.checkpoints import STATE_FILE, checkpoint_folder
 from rnngen.train.numpy_engine import backprop
 from rnngen.train.numpy_engine.adam import Adam
 
-from .conftest import SEED_TEXT, rnngen
+from .conftest import SEED_TEXT, cli_in_process, rnngen
 
 
 def tiny_config(cell: str, layers: int = 1, tie: bool = False, dropout: float = 0.0, vocab: int = 7) -> ModelConfig:
@@ -130,14 +129,7 @@ def test_an_adam_step_is_keras_adams_with_global_norm_clipping() -> None:
 
 def test_the_seed_corpus_trains_without_tensorflow_and_keeps_the_notebooks_continuations(tmp_path: Path) -> None:
     (tmp_path / "seed.txt").write_text(SEED_TEXT + "\n", encoding="utf-8")
-    script = (
-        "import sys\n"
-        "from rnngen.cli import main\n"
-        "sys.argv = ['rnngen', 'train', 'seed.txt', '--engine', 'numpy', '--quiet']\n"
-        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
-        "print(sorted(name for name in ('tensorflow', 'keras') if name in sys.modules), file=sys.stderr)\n"
-    )
-    process = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    process = cli_in_process("train", "seed.txt", "--engine", "numpy", "--quiet", cwd=tmp_path)
     assert process.returncode == 0, process.stderr
     assert process.stderr.strip().splitlines()[-1] == "[]"  # neither was imported
     assert process.stdout.strip() == str(Path("models") / "seed")
