@@ -105,22 +105,11 @@ def engine_seconds(generator: TextGenerator, words: int) -> float:
 
 def predict_ms_per_word(folder: Path, words: int) -> float:
     """The notebook's way on the same weights: model.predict on the re-padded text for each word."""
-    from rnngen.train.keras_engine.model import build_model
+    from rnngen.train.keras_engine.model import build_model, import_weights
 
     stored = read_model_folder(folder)
     model = build_model(stored.model)
-    # The engine's names map one-to-one onto the Keras layers.
-    model.get_layer("embedding").set_weights([stored.weights["embedding"]])
-    for layer in range(stored.model.layers):
-        prefix = f"rnn{layer}.forward"
-        model.get_layer(f"rnn{layer}").set_weights(
-            [
-                stored.weights[f"{prefix}.kernel"],
-                stored.weights[f"{prefix}.recurrent_kernel"],
-                stored.weights[f"{prefix}.bias"],
-            ]
-        )
-    model.get_layer("output").set_weights([stored.weights["output.kernel"], stored.weights["output.bias"]])
+    import_weights(model, stored.model, stored.weights)
     context = np.zeros((1, stored.model.context_len), dtype="int32")
     context[0, -3:] = [1, 2, 3]
     model.predict(context, verbose=0)
@@ -140,6 +129,10 @@ def main() -> None:
             [sys.executable, "-m", "rnngen", "train", str(SEED_CORPUS), "-o", str(seed_model), "--quiet"],
             check=True,
             capture_output=True,
+        )
+        # The notebook's side loads the Keras model, which the numpy engine does not write.
+        subprocess.run(
+            [sys.executable, "-m", "rnngen", "export", str(seed_model), "--keras"], check=True, capture_output=True
         )
         rnngen_command = [sys.executable, "-m", "rnngen", "generate", "오늘", "-n", "3", "-m", str(seed_model)]
         notebook_command = [sys.executable, "-c", NOTEBOOK_GENERATE, str(seed_model), "오늘", "3"]

@@ -32,7 +32,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PTB_TRAIN = HERE.parent / ".." / "shared" / "data" / "ptb" / "ptb.train.txt"
 MODEL_OPTIONS = ["--layers", "2", "--units", "650", "--embedding-dim", "650", "--dropout", "0.5"]
+# The Keras engine on both devices (on a CPU `--engine auto` would take the numpy engine).
 TRAINING_OPTIONS = ["--batch-size", "128", "--epochs", "1", "--val-split", "0", "--filters", "", "--quiet"]
+TRAINING_OPTIONS += ["--engine", "keras"]
 # (device, precision) rows of the table, in order.
 RUNS = [("gpu", "float32"), ("gpu", "mixed"), ("cpu", "float32")]
 EXIT_USAGE = 2

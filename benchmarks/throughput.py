@@ -9,7 +9,7 @@ speed bought with useless updates would show.
 rnngen also predicts each line's first word and its end (the notebook's targets plus two per
 line), so it does a little more work per line than the baseline, not less.
 
-    python benchmarks/throughput.py [--lines 2000] [--valid-lines 500] [--batch-size N] [--engine keras|numpy]
+    python benchmarks/throughput.py [--lines 2000] [--valid-lines 500] [--batch-size N] [--engine auto|keras|numpy]
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from rnngen.corpus import tokenize_lines
-from rnngen.engine import NumpyLanguageModel
-from rnngen.store import read_model_folder
+from rnngen.network.forward import NumpyLanguageModel
+from rnngen.store.folder import read_model_folder
+from rnngen.text import tokenize_lines
 
 HERE = Path(__file__).resolve().parent
 PTB_FOLDER = HERE.parent / ".." / "shared" / "data" / "ptb"
@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--valid-lines", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=None, help="rnngen's batch size (default: its own)")
     parser.add_argument("--learning-rate", type=float, default=None, help="rnngen's learning rate (default: its own)")
-    parser.add_argument("--engine", choices=["keras", "numpy"], default="keras", help="rnngen's training engine")
+    parser.add_argument(
+        "--engine", choices=["auto", "keras", "numpy"], default="auto", help="rnngen's training engine (auto: no flag)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     arguments = parser.parse_args(argv)
 
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
             "0",
             "--quiet",
         ]
-        rnngen_command += ["--engine", arguments.engine]
+        if arguments.engine != "auto":
+            rnngen_command += ["--engine", arguments.engine]
         if arguments.batch_size is not None:
             rnngen_command += ["--batch-size", str(arguments.batch_size)]
         if arguments.learning_rate is not None:
@@ -196,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
             "valid_targets": rnngen_valid_targets,
             "valid_perplexity_ptb_protocol": protocol_perplexity,
             "batch_size": config["training"]["batch_size"],
-            "engine": arguments.engine,
+            "engine": config["execution"]["engine"],
+            "engine_requested": arguments.engine,
         },
         "matmul_gflops": gflops,
         "ceiling_targets_per_second": ceiling,
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         ("valid perplexity, notebook targets", f"{notebook['valid_perplexity']:.1f}", f"{rnngen_perplexity:.1f}", ""),
     ]
     width = max(len(row[0]) for row in rows)
-    rnngen_name = f"rnngen {arguments.engine}"
+    rnngen_name = f"rnngen {config['execution']['engine']}"
     print(f"{'measure':<{width}}  {'notebook':>10}  {rnngen_name:>14}  ratio")
     for name, left, right, ratio in rows:
         print(f"{name:<{width}}  {left:>10}  {right:>14}  {ratio}")

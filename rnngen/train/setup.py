@@ -181,7 +181,6 @@ class PreparedRun:
     model_config: ModelConfig
     training_plan: DataPlan
     validation_plan: DataPlan | None
-    validation_stream: TokenStream | None
     fingerprint: dict[str, Any]
 
     def initial_output_bias(self) -> np.ndarray:
@@ -237,9 +236,7 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         else data_plan(validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
     )
     fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, validation_stream, engine)
-    return PreparedRun(
-        request, corpus, training, model_config, training_plan, validation_plan, validation_stream, fingerprint
-    )
+    return PreparedRun(request, corpus, training, model_config, training_plan, validation_plan, fingerprint)
 
 
 def kept_metrics(history: dict[str, list[float]], monitored: str) -> dict[str, float]:
