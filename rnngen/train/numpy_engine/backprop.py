@@ -1,10 +1,10 @@
 """Loss and gradients of a one-directional recurrent language model in numpy, by backpropagation through time.
 
-The model is the one the Keras engine's `model.py` builds (embedding -> dropout -> recurrent layers -> dropout -> output
-softmax), with its weights under the names of `rnngen.network.weights` and
-Keras 3's gate orders, so the arrays go into the model folder as they are. A batch is a pair of
-post-padded (batch, time) id arrays from `rnngen.data.batches.WindowBatches`; id 0 is padding. The loss is
-the mean cross-entropy over the batch's real targets, as Keras computes it for a masked sequence.
+The model is the one the Keras engine's `model.py` builds (embedding -> dropout -> recurrent layers ->
+dropout -> output softmax), with its weights under the names of `rnngen.network.weights` and Keras 3's
+gate orders, so the arrays go into the model folder as they are. A batch is a pair of post-padded
+(batch, time) id arrays from `rnngen.data.batches.WindowBatches`; id 0 is padding. The loss is the mean
+cross-entropy over the batch's real targets, as Keras computes it for a masked sequence.
 
 Padding sits at the end of a row, so every row starts from a zero state on its first real id, as
 under Keras's masking. The steps after a row's end compute values nothing reads: their targets are
