@@ -31,6 +31,7 @@ from rnngen.errors import RnngenError, UsageError
 from rnngen.train.interrupts import STOP_SIGNALS
 from rnngen.train.keras_engine.backend import import_keras
 from rnngen.train.keras_engine.devices import GPU, dtype_policy_name, select_device
+from rnngen.train.keras_engine.metrics import target_weights
 
 keras = import_keras()
 
@@ -268,11 +269,10 @@ class ShardedCrossEntropy(keras.losses.Loss):  # type: ignore[name-defined]
         logits = ops.cast(y_pred, "float32")  # float32 even under mixed precision
         if self.sparse:  # y_true (rows, time) ids, logits (rows, time, vocab)
             nats = keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
-            real = ops.cast(ops.not_equal(y_true, 0), "float32")
         else:  # y_true (rows, vocab) one-hot, logits (rows, vocab)
             y_true = ops.cast(y_true, "float32")
             nats = keras.losses.categorical_crossentropy(y_true, logits, from_logits=True)
-            real = ops.sum(y_true, axis=-1)
+        real = target_weights(y_true, self.sparse, "float32")
         count = ops.sum(real)
         context = tf.distribute.get_replica_context()
         if context is not None:  # None in cross-replica context, where there is nothing to add up
