@@ -20,6 +20,7 @@ from .conftest import SEED_TEXT, random_weights, saved_model, small_config
 # ids: 0 padding, 1 "a", 2 "b", 3 <eol> (and 4 <unk> when the vocabulary has one)
 PROBABILITIES = {False: [0.1, 0.4, 0.2, 0.3], True: [0.1, 0.3, 0.2, 0.3, 0.1]}
 DISTINCT_CHARACTERS = 3
+ESCAPE = 0.25  # the training text's share of words seen once
 
 
 def constant_model(tmp_path: Path, has_unknown: bool) -> StoredModel:
@@ -38,7 +39,7 @@ def constant_model(tmp_path: Path, has_unknown: bool) -> StoredModel:
     weights = {name: np.zeros(shape, dtype=np.float32) for name, shape in expected_weight_shapes(config).items()}
     weights["output.bias"] = np.log(np.array(PROBABILITIES[has_unknown], dtype=np.float32))
     return saved_model(
-        tmp_path / "model", vocabulary, config, weights, corpus={"distinct_characters": DISTINCT_CHARACTERS}
+        tmp_path / "model", vocabulary, config, weights, corpus={"distinct_characters": DISTINCT_CHARACTERS, "escape_probability": ESCAPE},
     )
 
 
@@ -51,8 +52,9 @@ def test_hand_computed_scores_without_an_unknown_word(tmp_path: Path) -> None:
     assert result.top1_accuracy == pytest.approx(1 / 5)  # only "a" is the most likely word
     assert result.top5_accuracy == pytest.approx(1.0)
     assert result.oov_rate == pytest.approx(1 / 4)
-    # Spelling "c" costs (1 character + 1) x log2(3 distinct characters + 1) = 4 bits.
-    bits = -sum(map(math.log2, scored)) + 4
+    # "c" costs the escape, -log2 0.25 = 2 bits, and its spelling, (1 character + 1) x log2(3 distinct
+    # characters + 1) = 4 bits; each of the five known tokens costs -log2 (1 - 0.25) on top of its own.
+    bits = -sum(map(math.log2, scored)) + 2 + 4 - 5 * math.log2(1 - ESCAPE)
     assert result.characters == len("a b") + 1 + len("b c") + 1
     assert result.bits_per_char == pytest.approx(bits / 8, rel=1e-6)
 

@@ -11,7 +11,6 @@ from rnngen.data.batches import (
     padded_sequences,
     prefix_samples,
 )
-from rnngen.data.corpus import split_lines
 from rnngen.text import make_tokenizer
 
 from .conftest import SEED_TEXT
@@ -99,15 +98,6 @@ def test_batches_cover_every_sample_once_per_epoch_and_only_build_one_batch_of_o
             assert contexts.shape[1] == 5 and targets.shape[1] == 15 and len(contexts) <= 5
             seen.extend(map(tuple, np.concatenate([contexts, targets.argmax(1)[:, None]], axis=1)))
         assert sorted(seen) == sorted(map(tuple, NOTEBOOK_PADDED))
-
-
-def test_validation_lines_are_held_out_whole() -> None:
-    stream = TokenStream.from_lines([[1, 2, 3]] * 7 + [[4, 5]] * 3)
-    training, validation = split_lines(stream, fraction=0.3, seed=0)
-    assert validation is not None
-    assert len(training.line_starts) - 1 == 7 and len(validation.line_starts) - 1 == 3
-    assert len(training.ids) + len(validation.ids) == len(stream.ids)
-    assert split_lines(stream, fraction=0.0, seed=0) == (stream, None)
 
 
 def test_window_batches_bound_their_size_and_cover_every_window_once() -> None:

@@ -19,6 +19,7 @@ import typer
 
 from rnngen.config import (
     KERAS_FILTERS,
+    UNKNOWN_WORD_MIN_TOKENS,
     ArchitectureConfig,
     CellKind,
     ContextKind,
@@ -58,6 +59,10 @@ _EXECUTION = ExecutionConfig()
 
 def _error(message: str) -> None:
     print(f"rnngen: error: {message}", file=sys.stderr)
+
+
+# evaluate warns when more of a text's words than this are outside the model's vocabulary.
+UNKNOWN_WARNING_RATE = 0.10
 
 
 def _warn(message: str) -> None:
@@ -174,7 +179,12 @@ def train(
         Optional[int], typer.Option(min=1, help="Keep only the N most frequent words; the rest become <unk>.")
     ] = _TRAINING.max_vocab,
     min_count: Annotated[
-        int, typer.Option(min=1, help="Keep only words seen at least N times; the rest become <unk>.")
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="Keep only words seen at least N times; the rest become <unk> "
+            f"[default: 2 from {UNKNOWN_WORD_MIN_TOKENS:,} training tokens, else 1].",
+        ),
     ] = _TRAINING.min_count,
     tokenizer_kind: Annotated[
         TokenizerKind,
@@ -291,9 +301,11 @@ def train(
     if not quiet:
         from rnngen.cli.progress import describe_metrics
 
+        kept = int(result.metrics.get("epoch", result.epochs_run))
         print(
-            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size}, {result.samples:,} training targets, "
-            f"{result.epochs_run} epochs, {describe_metrics(result.metrics)})",
+            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size:,}, {result.samples:,} training targets); "
+            f"kept epoch {kept} of {result.epochs_run}: {result.stop_reason}\n"
+            f"rnngen: epoch {kept}: {describe_metrics(result.metrics)}",
             file=sys.stderr,
         )
     print(result.folder)
@@ -427,7 +439,14 @@ def evaluate(
     """Score a model on FILE: perplexity, top-1/top-5 accuracy, unknown words, bits per character."""
     from rnngen.inference.evaluation import evaluate_file
 
-    result = evaluate_file(_read_model(model), file, context)
+    stored = _read_model(model)
+    result = evaluate_file(stored, file, context)
+    if result.oov_rate > UNKNOWN_WARNING_RATE:
+        how = "read as <unk> in" if stored.vocabulary.unknown_id is not None else "left out of"
+        _warn(
+            f"{result.oov_rate:.1%} of the words are unknown to the model and {how} perplexity, which then "
+            "flatters it: compare models on this text by bits_per_char, which charges for unknown words"
+        )
     if as_json:
         print(json.dumps(result.to_json()))
         return

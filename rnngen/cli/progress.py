@@ -71,6 +71,8 @@ METRIC_FORMATS = {
     "val_cross_entropy": "val_loss {:.4f}",
     "val_perplexity": "val_ppl {:.2f}",
     "val_accuracy": "val_acc {:.4f}",
+    "bits_per_char": "{:.3f} bits/char",
+    "val_bits_per_char": "val {:.3f} bits/char",
     "words_per_second": "{:,.0f} words/s",
 }
 

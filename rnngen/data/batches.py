@@ -70,10 +70,6 @@ class TokenStream:
     def line(self, index: int) -> np.ndarray:
         return self.ids[self.line_starts[index] : self.line_starts[index + 1]]
 
-    def select_lines(self, chosen: np.ndarray) -> TokenStream:
-        """The stream of the lines whose indices are in ``chosen`` (in that order)."""
-        return TokenStream.from_lines([self.line(int(index)) for index in chosen])
-
     def with_boundaries(self, boundary_id: int) -> TokenStream:
         """Every line framed by the boundary id: ``<eol> w1 .. wk <eol>``.
 

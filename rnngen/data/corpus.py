@@ -1,9 +1,16 @@
-"""A training corpus read into token lines, its vocabulary and its flat id stream."""
+"""A training corpus: its lines read and tokenized, the validation lines held out, and the vocabulary
+built from the training lines alone, as flat id streams.
+
+The vocabulary never sees the held-out lines: their words that the training lines lack are unknown
+words, scored as `rnngen evaluate` scores a new text, so validation perplexity and early stopping mean
+what they say.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,22 +23,66 @@ from rnngen.errors import CorpusError
 from rnngen.text import tokenize_lines
 from rnngen.text.clean import STDIN_NAME, read_text
 
+TokenLines = list[list[str]]
+
 
 @dataclass(frozen=True)
-class Corpus:
-    """What training needs to know about a corpus."""
+class CorpusText:
+    """A corpus read, normalised and tokenized: its non-empty lines' tokens."""
 
     source: str
     sha256: str
-    vocabulary: Vocabulary
-    stream: TokenStream  # the word ids of every non-empty line, without boundaries
-    tokens: int  # word tokens, unknown ones included
-    unknown_tokens: int  # tokens outside the vocabulary (cut by --max-vocab / --min-count)
-    distinct_characters: int  # in the text as the tokenizer keeps it; prices unknown words' spelling
+    token_lines: TokenLines
 
     @property
     def usable_lines(self) -> int:
-        return self.stream.line_count
+        return len(self.token_lines)
+
+
+@dataclass(frozen=True)
+class WordCounts:
+    """What the training lines' word counts tell about words the vocabulary will lack."""
+
+    tokens: int
+    singleton_tokens: int  # tokens whose word occurs once in the training lines
+    distinct_characters: int  # in the training lines' tokens; prices unknown words' spelling
+
+    @classmethod
+    def of(cls, token_lines: Iterable[Sequence[str]]) -> WordCounts:
+        counts: Counter[str] = Counter()
+        for tokens in token_lines:
+            counts.update(tokens)
+        return cls(
+            tokens=sum(counts.values()),
+            singleton_tokens=sum(1 for count in counts.values() if count == 1),
+            distinct_characters=len({character for word in counts for character in word}),
+        )
+
+    @property
+    def escape_probability(self) -> float:
+        """Good-Turing's estimate of the chance that the next token is a word never seen: the share of
+        training tokens whose word was seen once, at least one token's share, and short of 1 (when every
+        word was seen once) so that known words keep a chance."""
+        if self.tokens == 0:
+            return 0.5
+        return min(max(self.singleton_tokens, 1) / self.tokens, self.tokens / (self.tokens + 1))
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What training needs to know about a corpus, validation lines held out."""
+
+    source: str
+    sha256: str
+    vocabulary: Vocabulary  # from the training lines only
+    stream: TokenStream  # the word ids of the training lines, without boundaries
+    validation_stream: TokenStream | None  # the held-out (or --valid) lines' ids; unknown words as evaluate reads them
+    validation_lines: TokenLines | None  # the same lines' tokens, for scoring them as text
+    training_lines: TokenLines
+    usable_lines: int  # non-empty lines of the corpus, held-out ones included
+    tokens: int  # word tokens of the corpus, held-out lines included
+    counts: WordCounts  # of the training lines
+    unknown_tokens: int  # training tokens outside the vocabulary (cut by --max-vocab / --min-count)
 
 
 def corpus_text(source: str | Path) -> tuple[str, str]:
@@ -55,10 +106,8 @@ def encode_lines(token_lines: Iterable[list[str]], vocabulary: Vocabulary) -> tu
     return TokenStream.from_lines([line.ids for line in encoded if line.ids]), unknown
 
 
-def load_corpus(
-    source: str | Path, tokenizer_config: TokenizerConfig, max_words: int | None = None, min_count: int = 1
-) -> Corpus:
-    """Read, normalise and tokenize a corpus, and build its vocabulary.
+def read_corpus(source: str | Path, tokenizer_config: TokenizerConfig) -> CorpusText:
+    """Read, normalise and tokenize a corpus.
 
     A corpus needs at least one line of two tokens: otherwise there is no next word to learn.
     """
@@ -70,34 +119,64 @@ def load_corpus(
         raise CorpusError(
             f"{name}: no line has two or more words, so there is no next word to learn; put one sentence per line"
         )
-    vocabulary = Vocabulary.build(token_lines, max_words=max_words, min_count=min_count)
-    stream, unknown = encode_lines(token_lines, vocabulary)
-    return Corpus(
-        source=name,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        vocabulary=vocabulary,
-        stream=stream,
-        tokens=sum(len(tokens) for tokens in token_lines),
-        unknown_tokens=unknown,
-        distinct_characters=len({character for tokens in token_lines for token in tokens for character in token}),
-    )
+    return CorpusText(name, hashlib.sha256(text.encode("utf-8")).hexdigest(), token_lines)
 
 
-def load_validation(source: str | Path, tokenizer_config: TokenizerConfig, vocabulary: Vocabulary) -> TokenStream:
-    """A validation file's lines, encoded with the training vocabulary."""
+def read_validation(source: str | Path, tokenizer_config: TokenizerConfig) -> TokenLines:
+    """A validation file's token lines."""
     text, name = corpus_text(source)
-    stream, _ = encode_lines(tokenize_lines(text, tokenizer_config), vocabulary)
-    if stream.line_count == 0:
-        raise CorpusError(f"{name}: the validation file has no words the model knows")
-    return stream
+    token_lines = tokenize_lines(text, tokenizer_config)
+    if not token_lines:
+        raise CorpusError(f"{name}: the validation file has no words")
+    return token_lines
 
 
-def split_lines(stream: TokenStream, fraction: float, seed: int) -> tuple[TokenStream, TokenStream | None]:
-    """Hold out a seeded random ``fraction`` of the lines for validation (whole lines)."""
-    line_count = stream.line_count
+def held_out_lines(line_count: int, fraction: float, seed: int) -> np.ndarray:
+    """(line_count,) bool: a seeded random ``fraction`` of the lines, whole lines, chosen for validation;
+    none when that leaves no line on either side."""
+    chosen = np.zeros(line_count, dtype=bool)
     held_out = int(round(line_count * fraction))
     if fraction <= 0 or held_out == 0 or held_out >= line_count:
-        return stream, None
-    chosen = np.zeros(line_count, dtype=bool)
+        return chosen
     chosen[np.random.default_rng(seed).choice(line_count, size=held_out, replace=False)] = True
-    return stream.select_lines(np.flatnonzero(~chosen)), stream.select_lines(np.flatnonzero(chosen))
+    return chosen
+
+
+def build_corpus(
+    text: CorpusText,
+    held_out: np.ndarray | None,
+    validation_file_lines: TokenLines | None,
+    max_words: int | None,
+    min_count: int,
+) -> Corpus:
+    """Hold out the chosen lines (or take a validation file's), build the vocabulary from the training
+    lines alone, and encode both sides with it."""
+    if held_out is not None and held_out.any():
+        training_lines = [tokens for tokens, chosen in zip(text.token_lines, held_out, strict=True) if not chosen]
+        validation_lines: TokenLines | None = [
+            tokens for tokens, chosen in zip(text.token_lines, held_out, strict=True) if chosen
+        ]
+    else:
+        training_lines, validation_lines = text.token_lines, None
+    if validation_file_lines is not None:
+        validation_lines = validation_file_lines
+    vocabulary = Vocabulary.build(training_lines, max_words=max_words, min_count=min_count)
+    stream, unknown = encode_lines(training_lines, vocabulary)
+    validation_stream = None
+    if validation_lines is not None:
+        validation_stream, _ = encode_lines(validation_lines, vocabulary)
+        if validation_stream.line_count == 0:
+            raise CorpusError(f"{text.source}: the validation lines have no words the training lines have")
+    return Corpus(
+        source=text.source,
+        sha256=text.sha256,
+        vocabulary=vocabulary,
+        stream=stream,
+        validation_stream=validation_stream,
+        validation_lines=validation_lines,
+        training_lines=training_lines,
+        usable_lines=text.usable_lines,
+        tokens=sum(len(tokens) for tokens in text.token_lines),
+        counts=WordCounts.of(training_lines),
+        unknown_tokens=unknown,
+    )

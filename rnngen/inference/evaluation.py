@@ -6,6 +6,12 @@ Penn Treebank literature's protocol) the state is carried from line to line, so 
 the lines before it. Tokens outside the vocabulary are read as the unknown word when the model
 has one; otherwise they are skipped as inputs and left out of perplexity and accuracy, and counted
 in the unknown-word rate.
+
+Bits per character charge every unknown token for the unknown-word event and for its spelling, so that
+no tokenizer or vocabulary policy profits from unknown words (the definition is in the README's
+"Measuring a model"): a model with <unk> pays -log2 P(<unk> | context); one without pays -log2 e for the
+escape probability e estimated from its training text, and its known tokens then -log2 (1 - e) each on
+top of their own probability.
 """
 
 from __future__ import annotations
@@ -108,20 +114,52 @@ def trained_context(stored: StoredModel) -> ContextKind:
     return ContextKind(value) if value in {kind.value for kind in ContextKind} else ContextKind.line
 
 
+def escape_probability(stored: StoredModel) -> float:
+    """The chance the training text gave a word it lacked (Good-Turing's share of words seen once).
+
+    Folders written before it was recorded get about the least the definition allows, one training
+    token's share (a half when even the token count is missing), which is too low but never lets
+    unknown words escape for free.
+    """
+    corpus = stored.config.get("corpus", {})
+    recorded = corpus.get("escape_probability")
+    if isinstance(recorded, float) and 0.0 < recorded < 1.0:
+        return recorded
+    tokens = corpus.get("training_tokens") or corpus.get("tokens") or 0
+    return 1.0 / (int(tokens) + 2)
+
+
+def spelling_bits(token: str, distinct_characters: int) -> float:
+    """The cost of spelling out an unknown token: its characters and an end mark, each one of the
+    training text's characters (or a new one)."""
+    return (len(token) + 1) * math.log2(distinct_characters + 1)
+
+
+def text_characters(token_lines: Sequence[Sequence[str]], stored: StoredModel) -> int:
+    """The characters of the text as the tokenizer keeps it: one end-of-line per line counts as one."""
+    tokenizer = make_tokenizer(stored.tokenizer)
+    return sum(len(tokenizer.join(list(tokens))) + 1 for tokens in token_lines)
+
+
 def evaluate_text(stored: StoredModel, text: str, context: ContextKind | None = None) -> Evaluation:
     """Score a model on a text (already normalised), in the given context (default: the model's own)."""
+    token_lines = tokenize_lines(text, stored.tokenizer)
+    if not token_lines:
+        raise CorpusError("the text to evaluate has no words")
+    return evaluate_lines(stored, token_lines, context)
+
+
+def evaluate_lines(
+    stored: StoredModel, token_lines: Sequence[Sequence[str]], context: ContextKind | None = None
+) -> Evaluation:
+    """Score a model on a text's token lines, in the given context (default: the model's own)."""
     context = trained_context(stored) if context is None else context
     if context is ContextKind.stream and stored.model.bidirectional:
         raise UsageError("a bidirectional model reads each line on its own: evaluate it in line context")
     engine = NumpyLanguageModel(stored.model, stored.weights)
-    token_lines = tokenize_lines(text, stored.tokenizer)
-    if not token_lines:
-        raise CorpusError("the text to evaluate has no words")
     lines = [_prepare(tokens, stored) for tokens in token_lines]
-    tokenizer = make_tokenizer(stored.tokenizer)
-    characters = sum(len(tokenizer.join(tokens)) + 1 for tokens in token_lines)
+    characters = text_characters(token_lines, stored)
     distinct = int(stored.config.get("corpus", {}).get("distinct_characters", 0) or 0)
-    spelling_bits_per_character = math.log2(distinct + 1)
 
     nats = 0.0
     scored = top1 = top5 = 0
@@ -140,21 +178,23 @@ def evaluate_text(stored: StoredModel, text: str, context: ContextKind | None = 
             top1 += int((better < 1).sum())
             top5 += int((better < 5).sum())
             scored += len(chunk_targets)
-    # Unknown tokens cost their spelling on top of P(unknown) (nothing, for a model without one).
-    bits = nats / math.log(2)
-    unknown_tokens = sum(len(line.unknown_spellings) for line in lines)
-    bits += sum((len(token) + 1) * spelling_bits_per_character for line in lines for token in line.unknown_spellings)
+    unknown_spellings = [token for line in lines for token in line.unknown_spellings]
+    bits = nats / math.log(2) + sum(spelling_bits(token, distinct) for token in unknown_spellings)
+    if stored.vocabulary.unknown_id is None:
+        # Without <unk> the model's probabilities cover known words only: an unknown token costs the
+        # escape, and each known one its share of the rest.
+        escape = escape_probability(stored)
+        bits -= len(unknown_spellings) * math.log2(escape) + scored * math.log2(1.0 - escape)
     word_tokens = sum(len(tokens) for tokens in token_lines)
-    total_tokens = word_tokens + len(lines)
     return Evaluation(
         perplexity=math.exp(nats / scored) if scored else math.inf,
         top1_accuracy=top1 / scored if scored else 0.0,
         top5_accuracy=top5 / scored if scored else 0.0,
-        oov_rate=unknown_tokens / word_tokens,
+        oov_rate=len(unknown_spellings) / word_tokens if word_tokens else 0.0,
         bits_per_char=bits / characters,
-        tokens=total_tokens,
+        tokens=word_tokens + len(lines),
         scored_tokens=scored,
-        unknown_tokens=unknown_tokens,
+        unknown_tokens=len(unknown_spellings),
         lines=len(lines),
         characters=characters,
     )

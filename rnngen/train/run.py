@@ -17,8 +17,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from rnngen.store.folder import CURVE_FILE, check_destination, write_model_folder
+import numpy as np
+
+from rnngen.inference.evaluation import evaluate_lines
+from rnngen.store.folder import CURVE_FILE, StoredModel, check_destination, write_model_folder
 from rnngen.train.checkpoints import (
     Checkpoint,
     checkpoint_folder,
@@ -77,6 +81,7 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         fit_started = time.monotonic()
         if reporter is not None:
             reporter.on_train_begin(run.training.epochs, steps, choice.describe())
+        stopped_early = False
         try:
             for epoch in range(epochs_done, run.training.epochs):
                 session.learning_rate = controls.epoch_begin(epoch)
@@ -103,6 +108,7 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
                 if reporter is not None:
                     reporter.on_epoch_end(epoch, clock.with_rate(logs, steps))
                 if stop:
+                    stopped_early = True
                     break
         finally:
             if reporter is not None:
@@ -120,14 +126,34 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
             engine.execution_record(),
             package_versions(engine.backend),
         )
+        config["stop_reason"] = stop_reason(run, stopped_early, len(history["loss"]))
+        weights = session.export()
+        config["metrics"].update(text_scores(run, config, weights, destination))
 
         def write_extra(staging: Path) -> None:
             session.write_extra(staging)
             write_training_curve(history, staging / CURVE_FILE)
 
-        write_model_folder(destination, config, run.corpus.vocabulary, session.export(), write_extra=write_extra)
+        write_model_folder(destination, config, run.corpus.vocabulary, weights, write_extra=write_extra)
         remove_checkpoint(own_checkpoint)
     return run.result(request.destination, config, training_seconds, chief=engine.chief)
+
+
+def stop_reason(run: PreparedRun, stopped_early: bool, epochs_run: int) -> str:
+    """Why training ended, in words for the summary: early stopping, or the last epoch allowed."""
+    if stopped_early:
+        monitored = "the training loss" if run.validation_plan is None else "the validation loss"
+        return f"{monitored} had not improved for {run.training.patience} epochs"
+    return f"all {epochs_run} epochs --epochs allows were run"
+
+
+def text_scores(run: PreparedRun, config: dict[str, Any], weights: dict[str, np.ndarray], folder: Path) -> dict[str, float]:
+    """Bits per character of the kept model on the held-out lines (``val_bits_per_char``), or on the
+    training lines when none are held out (``bits_per_char``), scored as `rnngen evaluate` scores a text."""
+    stored = StoredModel(folder, config, run.request.tokenizer, run.model_config, run.corpus.vocabulary, weights)
+    if run.corpus.validation_lines is not None:
+        return {"val_bits_per_char": evaluate_lines(stored, run.corpus.validation_lines).bits_per_char}
+    return {"bits_per_char": evaluate_lines(stored, run.corpus.training_lines).bits_per_char}
 
 
 def _checkpoint(

@@ -20,6 +20,7 @@ from rnngen.config import (
     AUTO_VALIDATION_SPLIT,
     MAX_LEN_CAP,
     STREAM_MAX_LEN,
+    UNKNOWN_WORD_MIN_TOKENS,
     ContextKind,
     EngineKind,
     ModelConfig,
@@ -28,7 +29,7 @@ from rnngen.config import (
     to_json_dict,
 )
 from rnngen.data.batches import Batches, PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
-from rnngen.data.corpus import Corpus, load_corpus, load_validation, split_lines
+from rnngen.data.corpus import Corpus, CorpusText, build_corpus, held_out_lines, read_corpus, read_validation
 from rnngen.errors import CorpusError, UsageError
 from rnngen.train.checkpoints import Checkpoint, engine_of
 from rnngen.train.reporting import with_perplexities
@@ -48,24 +49,33 @@ class TrainingResult:
     seconds: float
     # False on the workers of a multi-worker run other than the chief: they saved nothing.
     chief: bool = True
+    stop_reason: str = ""
 
 
-def resolve_max_len(stream: TokenStream, requested: int | None, context: ContextKind) -> int:
+def resolve_max_len(text: CorpusText, requested: int | None, context: ContextKind) -> int:
     """The requested length; else in line context the longest framed line (<eol> words <eol>) up to
     MAX_LEN_CAP, in stream context STREAM_MAX_LEN."""
     if requested is not None:
         return requested
     if context is ContextKind.stream:
         return STREAM_MAX_LEN
-    return int(min(stream.line_lengths.max() + 2, MAX_LEN_CAP))
+    return min(max(len(tokens) for tokens in text.token_lines) + 2, MAX_LEN_CAP)
 
 
-def resolve_val_split(corpus: Corpus, requested: float | None, has_validation_file: bool) -> float:
+def resolve_val_split(text: CorpusText, requested: float | None, has_validation_file: bool) -> float:
     if requested is not None:
         return requested
     if has_validation_file:
         return 0.0
-    return AUTO_VALIDATION_SPLIT if corpus.usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
+    return AUTO_VALIDATION_SPLIT if text.usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
+
+
+def resolve_min_count(requested: int | None, training_tokens: int) -> int:
+    """The requested count; else 2 (words seen once become <unk>) from UNKNOWN_WORD_MIN_TOKENS training
+    tokens, 1 below (see config.py)."""
+    if requested is not None:
+        return requested
+    return 2 if training_tokens >= UNKNOWN_WORD_MIN_TOKENS else 1
 
 
 def package_versions(backend: str) -> dict[str, str]:
@@ -177,7 +187,7 @@ class PreparedRun:
 
     request: TrainingRequest
     corpus: Corpus
-    training: TrainingConfig  # max_len and val_split resolved
+    training: TrainingConfig  # max_len, val_split and min_count resolved
     model_config: ModelConfig
     training_plan: DataPlan
     validation_plan: DataPlan | None
@@ -209,33 +219,38 @@ class PreparedRun:
             metrics=folder["metrics"],
             seconds=seconds,
             chief=chief,
+            stop_reason=folder.get("stop_reason", ""),
         )
 
 
 def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
-    """Read the corpus (and validation text), resolve the settings that depend on it, plan the batches."""
+    """Read the corpus (and validation text), hold out the validation lines, build the vocabulary from the
+    training lines, resolve the settings that depend on the corpus, plan the batches."""
     training, tokenizer_config = request.training, request.tokenizer
-    corpus = load_corpus(request.corpus, tokenizer_config, max_words=training.max_vocab, min_count=training.min_count)
-    vocabulary = corpus.vocabulary
+    text = read_corpus(request.corpus, tokenizer_config)
+    val_split = resolve_val_split(text, training.val_split, request.validation is not None)
+    held_out = held_out_lines(text.usable_lines, val_split, training.seed)
+    training_tokens = sum(len(tokens) for tokens, chosen in zip(text.token_lines, held_out, strict=True) if not chosen)
     training = replace(
         training,
-        max_len=resolve_max_len(corpus.stream, training.max_len, training.context),
-        val_split=resolve_val_split(corpus, training.val_split, request.validation is not None),
+        max_len=resolve_max_len(text, training.max_len, training.context),
+        val_split=val_split,
+        min_count=resolve_min_count(training.min_count, training_tokens),
     )
-    assert training.max_len is not None and training.val_split is not None
+    assert training.max_len is not None and training.min_count is not None
+    validation_file_lines = None if request.validation is None else read_validation(request.validation, tokenizer_config)
+    corpus = build_corpus(text, held_out, validation_file_lines, training.max_vocab, training.min_count)
+    vocabulary = corpus.vocabulary
     model_config = ModelConfig.for_corpus(request.architecture, vocabulary.size, training.max_len)
-    training_stream, validation_stream = split_lines(corpus.stream, training.val_split, training.seed)
-    if request.validation is not None:
-        validation_stream = load_validation(request.validation, tokenizer_config, vocabulary)
-    training_plan = data_plan(training_stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
+    training_plan = data_plan(corpus.stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
     if training_plan is None:
         raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
     validation_plan = (
         None
-        if validation_stream is None
-        else data_plan(validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
+        if corpus.validation_stream is None
+        else data_plan(corpus.validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
     )
-    fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, validation_stream, engine)
+    fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, corpus.validation_stream, engine)
     return PreparedRun(request, corpus, training, model_config, training_plan, validation_plan, fingerprint)
 
 
@@ -270,8 +285,11 @@ def folder_config(
             "sha256": corpus.sha256,
             "usable_lines": corpus.usable_lines,
             "tokens": corpus.tokens,
+            "training_tokens": corpus.counts.tokens,
             "unknown_tokens": corpus.unknown_tokens,
-            "distinct_characters": corpus.distinct_characters,
+            "distinct_characters": corpus.counts.distinct_characters,
+            # The chance of a word the training lines lack, for bits per character without <unk>.
+            "escape_probability": corpus.counts.escape_probability,
             "validation_source": None if run.request.validation is None else str(run.request.validation),
             "training_targets": run.training_plan.targets,
             "validation_targets": 0 if run.validation_plan is None else run.validation_plan.targets,

@@ -1,0 +1,39 @@
+"""Holding out validation lines: whole lines, chosen by the seed, and a vocabulary from the rest alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnngen.data.corpus import CorpusText, WordCounts, build_corpus, held_out_lines
+
+
+def test_validation_lines_are_held_out_whole_and_by_the_seed() -> None:
+    chosen = held_out_lines(10, fraction=0.3, seed=0)
+    assert chosen.sum() == 3
+    assert np.array_equal(chosen, held_out_lines(10, fraction=0.3, seed=0))
+    assert not np.array_equal(chosen, held_out_lines(10, fraction=0.3, seed=1))
+    assert not held_out_lines(10, fraction=0.0, seed=0).any()
+    assert not held_out_lines(1, fraction=0.3, seed=0).any()  # nothing would be left to train on
+
+
+def test_the_vocabulary_comes_from_the_training_lines_only() -> None:
+    text = CorpusText("corpus", "0" * 64, [["a", "b"], ["a", "c"], ["held", "out", "a"]])
+    corpus = build_corpus(text, np.array([False, False, True]), None, max_words=None, min_count=1)
+    assert corpus.vocabulary.words == ("a", "b", "c")
+    assert corpus.validation_lines == [["held", "out", "a"]]
+    # The held-out line's unknown words are left out of its ids, as evaluate leaves them out.
+    assert corpus.validation_stream is not None and corpus.validation_stream.ids.tolist() == [1]
+    assert corpus.stream.line_count == 2 and corpus.usable_lines == 3 and corpus.tokens == 7
+    assert corpus.counts == WordCounts(tokens=4, singleton_tokens=2, distinct_characters=3)
+
+
+def test_a_validation_file_replaces_the_held_out_lines() -> None:
+    text = CorpusText("corpus", "0" * 64, [["a", "b"], ["b", "c"]])
+    corpus = build_corpus(text, None, [["c", "d"]], max_words=None, min_count=1)
+    assert corpus.stream.line_count == 2 and corpus.validation_lines == [["c", "d"]]
+
+
+def test_the_escape_probability_is_the_share_of_words_seen_once() -> None:
+    assert WordCounts.of([["a", "a", "b", "c"]]).escape_probability == 0.5
+    # At least one token's share, even when every word was seen twice.
+    assert WordCounts.of([["a", "a", "b", "b"]]).escape_probability == 0.25
