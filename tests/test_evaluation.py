@@ -39,7 +39,11 @@ def constant_model(tmp_path: Path, has_unknown: bool) -> StoredModel:
     weights = {name: np.zeros(shape, dtype=np.float32) for name, shape in expected_weight_shapes(config).items()}
     weights["output.bias"] = np.log(np.array(PROBABILITIES[has_unknown], dtype=np.float32))
     return saved_model(
-        tmp_path / "model", vocabulary, config, weights, corpus={"distinct_characters": DISTINCT_CHARACTERS, "escape_probability": ESCAPE},
+        tmp_path / "model",
+        vocabulary,
+        config,
+        weights,
+        corpus={"distinct_characters": DISTINCT_CHARACTERS, "escape_probability": ESCAPE},
     )
 
 

@@ -147,7 +147,9 @@ def stop_reason(run: PreparedRun, stopped_early: bool, epochs_run: int) -> str:
     return f"all {epochs_run} epochs --epochs allows were run"
 
 
-def text_scores(run: PreparedRun, config: dict[str, Any], weights: dict[str, np.ndarray], folder: Path) -> dict[str, float]:
+def text_scores(
+    run: PreparedRun, config: dict[str, Any], weights: dict[str, np.ndarray], folder: Path
+) -> dict[str, float]:
     """Bits per character of the kept model on the held-out lines (``val_bits_per_char``), or on the
     training lines when none are held out (``bits_per_char``), scored as `rnngen evaluate` scores a text."""
     stored = StoredModel(folder, config, run.request.tokenizer, run.model_config, run.corpus.vocabulary, weights)

@@ -238,7 +238,9 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         min_count=resolve_min_count(training.min_count, training_tokens),
     )
     assert training.max_len is not None and training.min_count is not None
-    validation_file_lines = None if request.validation is None else read_validation(request.validation, tokenizer_config)
+    validation_file_lines = (
+        None if request.validation is None else read_validation(request.validation, tokenizer_config)
+    )
     corpus = build_corpus(text, held_out, validation_file_lines, training.max_vocab, training.min_count)
     vocabulary = corpus.vocabulary
     model_config = ModelConfig.for_corpus(request.architecture, vocabulary.size, training.max_len)
