@@ -49,6 +49,8 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
         },
         "training": {
             "epochs_run": config.get("epochs_run"),
+            "kept_epoch": config.get("metrics", {}).get("epoch"),
+            "stop_reason": config.get("stop_reason"),
             "seconds": config.get("training_seconds"),
             **{key: config.get("training", {}).get(key) for key in ("batch_size", "learning_rate", "seed")},
         },
