@@ -19,7 +19,6 @@ import typer
 
 from rnngen.config import (
     KERAS_FILTERS,
-    UNKNOWN_WORD_MIN_TOKENS,
     ArchitectureConfig,
     CellKind,
     ContextKind,
@@ -179,12 +178,7 @@ def train(
         Optional[int], typer.Option(min=1, help="Keep only the N most frequent words; the rest become <unk>.")
     ] = _TRAINING.max_vocab,
     min_count: Annotated[
-        Optional[int],
-        typer.Option(
-            min=1,
-            help="Keep only words seen at least N times; the rest become <unk> "
-            f"[default: 2 from {UNKNOWN_WORD_MIN_TOKENS:,} training tokens, else 1].",
-        ),
+        int, typer.Option(min=1, help="Keep only words seen at least N times; the rest become <unk>.")
     ] = _TRAINING.min_count,
     tokenizer_kind: Annotated[
         TokenizerKind,

@@ -20,7 +20,6 @@ from rnngen.config import (
     AUTO_VALIDATION_SPLIT,
     MAX_LEN_CAP,
     STREAM_MAX_LEN,
-    UNKNOWN_WORD_MIN_TOKENS,
     ContextKind,
     EngineKind,
     ModelConfig,
@@ -68,14 +67,6 @@ def resolve_val_split(text: CorpusText, requested: float | None, has_validation_
     if has_validation_file:
         return 0.0
     return AUTO_VALIDATION_SPLIT if text.usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
-
-
-def resolve_min_count(requested: int | None, training_tokens: int) -> int:
-    """The requested count; else 2 (words seen once become <unk>) from UNKNOWN_WORD_MIN_TOKENS training
-    tokens, 1 below (see config.py)."""
-    if requested is not None:
-        return requested
-    return 2 if training_tokens >= UNKNOWN_WORD_MIN_TOKENS else 1
 
 
 def package_versions(backend: str) -> dict[str, str]:
@@ -187,7 +178,7 @@ class PreparedRun:
 
     request: TrainingRequest
     corpus: Corpus
-    training: TrainingConfig  # max_len, val_split and min_count resolved
+    training: TrainingConfig  # max_len and val_split resolved
     model_config: ModelConfig
     training_plan: DataPlan
     validation_plan: DataPlan | None
@@ -230,14 +221,12 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     text = read_corpus(request.corpus, tokenizer_config)
     val_split = resolve_val_split(text, training.val_split, request.validation is not None)
     held_out = held_out_lines(text.usable_lines, val_split, training.seed)
-    training_tokens = sum(len(tokens) for tokens, chosen in zip(text.token_lines, held_out, strict=True) if not chosen)
     training = replace(
         training,
         max_len=resolve_max_len(text, training.max_len, training.context),
         val_split=val_split,
-        min_count=resolve_min_count(training.min_count, training_tokens),
     )
-    assert training.max_len is not None and training.min_count is not None
+    assert training.max_len is not None
     validation_file_lines = (
         None if request.validation is None else read_validation(request.validation, tokenizer_config)
     )
