@@ -53,30 +53,57 @@ class TokenizerConfig:
 
 @dataclass(frozen=True)
 class ArchitectureConfig:
-    """The network a user asks for, before the corpus fixes the vocabulary and sequence length."""
+    """The network a user asks for, before the corpus fixes the vocabulary and sequence length.
+
+    The sizes, dropout and tying left at None are chosen by the corpus's size when training starts
+    (rnngen.train.setup.resolve_architecture): SMALL_TEXT's network for a few sentences, REAL_TEXT's for
+    a real corpus.
+    """
 
     cell: CellKind = CellKind.lstm
     layers: int = 1
     bidirectional: bool = False
-    embedding_dim: int = 64
-    units: int = 128
-    dropout: float = 0.0
+    embedding_dim: int | None = None
+    units: int | None = None
+    dropout: float | None = None
     # Share the embedding matrix with the output layer; needs a last-layer width of embedding_dim.
-    tie_embeddings: bool = False
+    tie_embeddings: bool | None = None
 
     def __post_init__(self) -> None:
         # Accept plain strings ("gru") from Python callers; the engine compares enum members.
         object.__setattr__(self, "cell", CellKind(self.cell))
         for name in ("layers", "embedding_dim", "units"):
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if not 0.0 <= self.dropout < 1.0:
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
-        width = self.units * (2 if self.bidirectional else 1)
-        if self.tie_embeddings and width != self.embedding_dim:
-            raise ValueError(
-                f"tie_embeddings needs the last layer's width ({width}) to equal embedding_dim ({self.embedding_dim})"
-            )
+        if self.tie_embeddings and self.units is not None and self.embedding_dim is not None:
+            width = self.units * (2 if self.bidirectional else 1)
+            if width != self.embedding_dim:
+                raise ValueError(
+                    f"tie_embeddings needs the last layer's width ({width}) to equal embedding_dim "
+                    f"({self.embedding_dim})"
+                )
+
+
+@dataclass(frozen=True)
+class SizeDefaults:
+    """The network sizes, dropout and tying a corpus of some size gets when the user names none."""
+
+    embedding_dim: int
+    units: int
+    dropout: float
+    tie_embeddings: bool
+
+
+# Below REAL_TEXT_MIN_TOKENS training tokens (a handful of sentences, like the notebook's) the model is
+# meant to learn the lines by heart: the notebook's small network, no dropout, no tying.
+SMALL_TEXT = SizeDefaults(embedding_dim=64, units=128, dropout=0.0, tie_embeddings=False)
+# From there on it must generalise to text it has not seen: a tied network with dropout, which on the
+# cuts of PTB and NSMC in benchmarks/RESULTS.md scored fewer held-out bits per character.
+REAL_TEXT = SizeDefaults(embedding_dim=128, units=128, dropout=0.3, tie_embeddings=True)
+REAL_TEXT_MIN_TOKENS = 5_000
 
 
 @dataclass(frozen=True)
@@ -104,6 +131,7 @@ class ModelConfig:
 
     @classmethod
     def for_corpus(cls, architecture: ArchitectureConfig, vocab_size: int, max_len: int) -> ModelConfig:
+        """The model of an architecture whose every field is settled (see resolve_architecture)."""
         return cls(vocab_size=vocab_size, max_len=max_len, **dataclasses.asdict(architecture))
 
     @property

@@ -19,6 +19,9 @@ import typer
 
 from rnngen.config import (
     KERAS_FILTERS,
+    REAL_TEXT,
+    REAL_TEXT_MIN_TOKENS,
+    SMALL_TEXT,
     ArchitectureConfig,
     CellKind,
     ContextKind,
@@ -49,6 +52,8 @@ app = typer.Typer(
 )
 
 _ARCHITECTURE = ArchitectureConfig()
+# How the help names the defaults that a real corpus changes (rnngen.train.setup.resolve_architecture).
+_REAL = f"from {REAL_TEXT_MIN_TOKENS:,} training tokens"
 _TRAINING = TrainingConfig()
 _TOKENIZER = TokenizerConfig()
 _GENERATION = GenerationConfig()
@@ -131,14 +136,33 @@ def train(
     bidirectional: Annotated[
         bool, typer.Option("--bidirectional", help="Read each prefix both ways.")
     ] = _ARCHITECTURE.bidirectional,
-    embedding_dim: Annotated[int, typer.Option(min=1, help="Word vector size.")] = _ARCHITECTURE.embedding_dim,
-    units: Annotated[int, typer.Option(min=1, help="Units per recurrent layer.")] = _ARCHITECTURE.units,
+    embedding_dim: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1, help=f"Word vector size [default: {SMALL_TEXT.embedding_dim}; {_REAL}, the units' (tied)]."
+        ),
+    ] = _ARCHITECTURE.embedding_dim,
+    units: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1, help=f"Units per recurrent layer [default: {SMALL_TEXT.units}; {_REAL}, {REAL_TEXT.units}]."
+        ),
+    ] = _ARCHITECTURE.units,
     dropout: Annotated[
-        float, typer.Option(min=0.0, max=0.99, help="Dropout before each layer.")
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            help=f"Dropout before each layer [default: {SMALL_TEXT.dropout:g}; {_REAL}, {REAL_TEXT.dropout:g}].",
+        ),
     ] = _ARCHITECTURE.dropout,
     tie_embeddings: Annotated[
-        bool,
-        typer.Option("--tie-embeddings", help="Share the embedding matrix with the output layer (units = dim)."),
+        Optional[bool],
+        typer.Option(
+            "--tie-embeddings/--no-tie-embeddings",
+            help=f"Share the embedding matrix with the output layer (units = dim) [default: off; {_REAL}, on].",
+            show_default=False,
+        ),
     ] = _ARCHITECTURE.tie_embeddings,
     epochs: Annotated[
         int, typer.Option(min=1, help="Most epochs; training stops earlier when the loss stops improving.")

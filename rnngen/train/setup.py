@@ -19,7 +19,11 @@ from rnngen.config import (
     AUTO_VALIDATION_MIN_LINES,
     AUTO_VALIDATION_SPLIT,
     MAX_LEN_CAP,
+    REAL_TEXT,
+    REAL_TEXT_MIN_TOKENS,
+    SMALL_TEXT,
     STREAM_MAX_LEN,
+    ArchitectureConfig,
     ContextKind,
     EngineKind,
     ModelConfig,
@@ -67,6 +71,25 @@ def resolve_val_split(text: CorpusText, requested: float | None, has_validation_
     if has_validation_file:
         return 0.0
     return AUTO_VALIDATION_SPLIT if text.usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
+
+
+def resolve_architecture(requested: ArchitectureConfig, training_tokens: int) -> ArchitectureConfig:
+    """The network with every size, dropout and tying the user left open chosen by the corpus's size:
+    SMALL_TEXT's below REAL_TEXT_MIN_TOKENS training tokens, REAL_TEXT's from there on (config.py).
+    An embedding left open matches the last layer's width when the output layer is to share it."""
+    defaults = REAL_TEXT if training_tokens >= REAL_TEXT_MIN_TOKENS else SMALL_TEXT
+    directions = 2 if requested.bidirectional else 1
+    units, embedding_dim, tie = requested.units, requested.embedding_dim, requested.tie_embeddings
+    if units is None and embedding_dim is not None and tie:
+        units = max(embedding_dim // directions, 1)
+    units = defaults.units if units is None else units
+    wants_tie = defaults.tie_embeddings if tie is None else tie
+    if embedding_dim is None:
+        embedding_dim = units * directions if wants_tie else defaults.embedding_dim
+    if tie is None:
+        tie = defaults.tie_embeddings and units * directions == embedding_dim
+    dropout = defaults.dropout if requested.dropout is None else requested.dropout
+    return replace(requested, embedding_dim=embedding_dim, units=units, dropout=dropout, tie_embeddings=tie)
 
 
 def package_versions(backend: str) -> dict[str, str]:
@@ -232,7 +255,8 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     )
     corpus = build_corpus(text, held_out, validation_file_lines, training.max_vocab, training.min_count)
     vocabulary = corpus.vocabulary
-    model_config = ModelConfig.for_corpus(request.architecture, vocabulary.size, training.max_len)
+    architecture = resolve_architecture(request.architecture, corpus.counts.tokens)
+    model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
     training_plan = data_plan(corpus.stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
     if training_plan is None:
         raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
