@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from rnngen import ArchitectureConfig, TrainingConfig, train_corpus
 from rnngen.inference.evaluation import evaluate_text
 from rnngen.store.folder import read_model_folder
+from rnngen.train.setup import TrainingResult
 
 from .conftest import rnngen
 
@@ -30,6 +32,14 @@ def sentences(count: int, seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def train_grammar(folder: Path, seed: int, training: TrainingConfig, **options: Any) -> TrainingResult:
+    """Train a small network on 300 grammar lines written beside ``folder``."""
+    corpus = folder.parent / f"grammar-{seed}.txt"
+    corpus.write_text(sentences(300, seed=seed), encoding="utf-8")
+    architecture = ArchitectureConfig(units=16, embedding_dim=8)
+    return train_corpus(corpus, folder, architecture=architecture, training=training, **options)
+
+
 def test_the_summary_names_the_kept_epoch_why_training_stopped_and_bits_per_character(tmp_path: Path) -> None:
     (tmp_path / "grammar.txt").write_text(sentences(300, seed=0), encoding="utf-8")
     result = rnngen("train", "grammar.txt", "--units", "16", "--embedding-dim", "8", "--epochs", "4", cwd=tmp_path)
@@ -46,32 +56,17 @@ def test_the_summary_names_the_kept_epoch_why_training_stopped_and_bits_per_char
 
 
 def test_early_stopping_is_named_as_the_reason(tmp_path: Path) -> None:
-    corpus = tmp_path / "grammar.txt"
-    corpus.write_text(sentences(300, seed=1), encoding="utf-8")
     # A learning rate this high makes the validation loss worse after the first epochs.
-    result = train_corpus(
-        corpus,
-        tmp_path / "model",
-        architecture=ArchitectureConfig(units=16, embedding_dim=8),
-        training=TrainingConfig(epochs=60, patience=1, learning_rate=0.5),
-    )
+    result = train_grammar(tmp_path / "model", 1, TrainingConfig(epochs=60, patience=1, learning_rate=0.5))
     assert result.epochs_run < 60
     assert result.stop_reason == "the validation loss had not improved for 1 epochs"
     assert result.metrics["epoch"] == result.epochs_run - 1
 
 
 def test_held_out_bits_per_character_match_evaluate_on_the_held_out_lines(tmp_path: Path) -> None:
-    corpus = tmp_path / "grammar.txt"
-    corpus.write_text(sentences(300, seed=2), encoding="utf-8")
     valid = tmp_path / "valid.txt"
     valid.write_text(sentences(40, seed=3), encoding="utf-8")
-    result = train_corpus(
-        corpus,
-        tmp_path / "model",
-        architecture=ArchitectureConfig(units=16, embedding_dim=8),
-        training=TrainingConfig(epochs=2),
-        validation_source=valid,
-    )
+    result = train_grammar(tmp_path / "model", 2, TrainingConfig(epochs=2), validation_source=valid)
     stored = read_model_folder(tmp_path / "model")
     scored = evaluate_text(stored, valid.read_text(encoding="utf-8"))
     assert scored.unknown_tokens > 0  # the rare names the training lines lack
@@ -81,17 +76,10 @@ def test_held_out_bits_per_character_match_evaluate_on_the_held_out_lines(tmp_pa
 def test_a_vocabulary_of_unknown_words_flatters_perplexity_but_not_bits_per_character(tmp_path: Path) -> None:
     """Reading nearly every word as <unk> makes prediction easy and perplexity low; bits per character
     charge each unknown word its spelling, so the model that knows the words wins there."""
-    corpus = tmp_path / "grammar.txt"
-    corpus.write_text(sentences(300, seed=4), encoding="utf-8")
     held_out = sentences(60, seed=5)
     scores = {}
     for name, max_vocab in (("every word", None), ("two words", 2)):
-        train_corpus(
-            corpus,
-            tmp_path / name,
-            architecture=ArchitectureConfig(units=16, embedding_dim=8),
-            training=TrainingConfig(epochs=8, max_vocab=max_vocab, val_split=0.0),
-        )
+        train_grammar(tmp_path / name, 4, TrainingConfig(epochs=8, max_vocab=max_vocab, val_split=0.0))
         scores[name] = evaluate_text(read_model_folder(tmp_path / name), held_out)
     assert scores["two words"].perplexity < scores["every word"].perplexity
     assert scores["two words"].bits_per_char > scores["every word"].bits_per_char
