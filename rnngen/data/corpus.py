@@ -18,7 +18,7 @@ import numpy as np
 
 from rnngen.config import TokenizerConfig
 from rnngen.data.batches import TokenStream
-from rnngen.data.vocab import Vocabulary
+from rnngen.data.vocab import Vocabulary, count_words
 from rnngen.errors import CorpusError
 from rnngen.text import tokenize_lines
 from rnngen.text.clean import STDIN_NAME, read_text
@@ -49,9 +49,10 @@ class WordCounts:
 
     @classmethod
     def of(cls, token_lines: Iterable[Sequence[str]]) -> WordCounts:
-        counts: Counter[str] = Counter()
-        for tokens in token_lines:
-            counts.update(tokens)
+        return cls.from_counts(count_words(token_lines))
+
+    @classmethod
+    def from_counts(cls, counts: Counter[str]) -> WordCounts:
         return cls(
             tokens=sum(counts.values()),
             singleton_tokens=sum(1 for count in counts.values() if count == 1),
@@ -160,7 +161,9 @@ def build_corpus(
         training_lines, validation_lines = text.token_lines, None
     if validation_file_lines is not None:
         validation_lines = validation_file_lines
-    vocabulary = Vocabulary.build(training_lines, max_words=max_words, min_count=min_count)
+    # One count of the training words serves the vocabulary and the unknown-word estimates.
+    word_counts = count_words(training_lines)
+    vocabulary = Vocabulary.from_counts(word_counts, max_words=max_words, min_count=min_count)
     stream, unknown = encode_lines(training_lines, vocabulary)
     validation_stream = None
     if validation_lines is not None:
@@ -177,6 +180,6 @@ def build_corpus(
         training_lines=training_lines,
         usable_lines=text.usable_lines,
         tokens=sum(len(tokens) for tokens in text.token_lines),
-        counts=WordCounts.of(training_lines),
+        counts=WordCounts.from_counts(word_counts),
         unknown_tokens=unknown,
     )

@@ -18,6 +18,14 @@ END_OF_LINE_NAME = "<eol>"
 UNKNOWN_NAME = "<unk>"
 
 
+def count_words(token_lines: Iterable[Sequence[str]]) -> Counter[str]:
+    """How often each word occurs, in order of first appearance."""
+    counts: Counter[str] = Counter()
+    for tokens in token_lines:
+        counts.update(tokens)
+    return counts
+
+
 @dataclass(frozen=True)
 class Encoded:
     """Ids of a text's tokens and the tokens that had no id, in order of appearance.
@@ -56,9 +64,11 @@ class Vocabulary:
         Words seen fewer than ``min_count`` times, or beyond the ``max_words`` most frequent, are
         left out and then read as the unknown word.
         """
-        counts: Counter[str] = Counter()
-        for tokens in token_lines:
-            counts.update(tokens)
+        return cls.from_counts(count_words(token_lines), max_words, min_count)
+
+    @classmethod
+    def from_counts(cls, counts: Counter[str], max_words: int | None = None, min_count: int = 1) -> Vocabulary:
+        """As ``build``, from word counts already made (in order of first appearance)."""
         # Counter keeps first-appearance order and sorted() is stable, so ties stay in that order.
         ordered = [word for word, count in sorted(counts.items(), key=lambda item: item[1], reverse=True)]
         kept = [word for word in ordered if counts[word] >= min_count][:max_words]
