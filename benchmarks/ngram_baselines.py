@@ -32,7 +32,8 @@ from typing import Protocol
 
 from rnngen.config import TokenizerConfig
 from rnngen.data.corpus import corpus_text
-from rnngen.text import make_tokenizer, tokenize_lines
+from rnngen.inference.evaluation import text_characters
+from rnngen.text import tokenize_lines
 
 # No token holds a space (the tokenizers split lines at whitespace, and the char tokenizer turns spaces
 # into its word-start mark), so these symbols cannot collide with a word, whatever --filters keeps.
@@ -222,12 +223,6 @@ def score(model: LanguageModel, facts: TrainingFacts, heldout: TokenLines, chara
         oov_rate=unknown_tokens / (known_tokens + unknown_tokens - len(heldout)),
         characters=characters,
     )
-
-
-def text_characters(heldout: TokenLines, tokenizer_config: TokenizerConfig) -> int:
-    """Characters of the text as the tokenizer keeps it, one end-of-line per line (rnngen's count)."""
-    tokenizer = make_tokenizer(tokenizer_config)
-    return sum(len(tokenizer.join(tokens)) + 1 for tokens in heldout)
 
 
 def read_token_lines(path: str | Path, tokenizer_config: TokenizerConfig) -> list[list[str]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnngen.config import ContextKind
+from rnngen.config import ContextKind, TokenizerConfig
 from rnngen.data.corpus import corpus_text
 from rnngen.data.vocab import PADDING_ID
 from rnngen.errors import CorpusError, UsageError
@@ -135,9 +135,9 @@ def spelling_bits(token: str, distinct_characters: int) -> float:
     return (len(token) + 1) * math.log2(distinct_characters + 1)
 
 
-def text_characters(token_lines: Sequence[Sequence[str]], stored: StoredModel) -> int:
+def text_characters(token_lines: Sequence[Sequence[str]], tokenizer_config: TokenizerConfig) -> int:
     """The characters of the text as the tokenizer keeps it: one end-of-line per line counts as one."""
-    tokenizer = make_tokenizer(stored.tokenizer)
+    tokenizer = make_tokenizer(tokenizer_config)
     return sum(len(tokenizer.join(list(tokens))) + 1 for tokens in token_lines)
 
 
@@ -158,7 +158,7 @@ def evaluate_lines(
         raise UsageError("a bidirectional model reads each line on its own: evaluate it in line context")
     engine = NumpyLanguageModel(stored.model, stored.weights)
     lines = [_prepare(tokens, stored) for tokens in token_lines]
-    characters = text_characters(token_lines, stored)
+    characters = text_characters(token_lines, stored.tokenizer)
     distinct = int(stored.config.get("corpus", {}).get("distinct_characters", 0) or 0)
 
     nats = 0.0
