@@ -63,9 +63,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def kill_when(workspace: Path, ready: Callable[[Path], bool], delay: float) -> int:
-    """Start retraining over models/corpus, and kill -9 it once ``ready`` holds (after ``delay`` s)."""
+    """Start retraining over models/corpus (--force), and kill -9 it once ``ready`` holds (after ``delay`` s)."""
     process = subprocess.Popen(
-        ["rnngen", "train", "corpus.txt", "--seed", "1", *OPTIONS],
+        ["rnngen", "train", "corpus.txt", "--seed", "1", "--force", *OPTIONS],
         cwd=workspace,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

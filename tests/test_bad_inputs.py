@@ -98,7 +98,7 @@ CASES = [
     BadInput("train-stdin-empty", ["train", "-", "--quiet"], 1, "empty", stdin=""),
     BadInput(
         "train-bad-corpus-over-good-model",
-        ["train", "corpus.txt", "-o", str(GOOD), "--quiet"],
+        ["train", "corpus.txt", "-o", str(GOOD), "--force", "--quiet"],
         1,
         "empty",
         write("corpus.txt", ""),

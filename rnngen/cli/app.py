@@ -45,11 +45,43 @@ EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     help="Train a recurrent next-word model on your text and continue prompts from the shell.",
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    # Help in panels; help texts hold no [brackets], which rich would read as markup.
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+# The panels `train --help` groups its options into.
+_DATA_PANEL = "Data and tokenizer"
+_MODEL_PANEL = "Model"
+_TRAINING_PANEL = "Training"
+_EXECUTION_PANEL = "Execution"
+_OUTPUT_PANEL = "Output"
+
+
+def _escaped(text: str) -> str:
+    """``text`` with tabs, newlines and other invisible characters written as escapes, for help."""
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        print(f"rnngen {version('rnngen')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Train a recurrent next-word model on your text and continue prompts from the shell."""
+
 
 _ARCHITECTURE = ArchitectureConfig()
 # How the help names the defaults that a real corpus changes (rnngen.train.setup.resolve_architecture).
@@ -103,7 +135,14 @@ def _reports_errors(command: Callable[Parameters, Result]) -> Callable[Parameter
 
 
 ModelOption = Annotated[
-    Optional[Path], typer.Option("--model", "-m", help="Model folder [default: newest under ./models].")
+    Optional[Path],
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="Model folder, or the name of one in the models folder ($RNNGEN_MODELS, else ./models).",
+        show_default="the newest there",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
@@ -114,8 +153,10 @@ def _option_error(error: ValueError) -> UsageError:
 
 
 def _default_output(corpus: str) -> Path:
+    from rnngen.store.catalog import models_root
+
     stem = "stdin" if corpus == "-" else Path(corpus).stem
-    return Path("models") / (stem or "model")
+    return models_root() / (stem or "model")
 
 
 @app.command()
@@ -129,23 +170,109 @@ def train(
         ),
     ],
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Model folder [default: models/<corpus stem>].")
+        Optional[Path],
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FOLDER",
+            help="Model folder.",
+            show_default="models/<corpus stem>",
+            rich_help_panel=_OUTPUT_PANEL,
+        ),
     ] = None,
-    cell: Annotated[CellKind, typer.Option(help="Recurrent cell.")] = _ARCHITECTURE.cell,
-    layers: Annotated[int, typer.Option(min=1, help="Stacked recurrent layers.")] = _ARCHITECTURE.layers,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", "-f", help="Replace the model already in the output folder.", rich_help_panel=_OUTPUT_PANEL
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel=_OUTPUT_PANEL)
+    ] = False,
+    valid: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="FILE",
+            help="Validation text (file or folder) instead of a share of the corpus.",
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = None,
+    val_split: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            metavar="FLOAT",
+            help="Share of lines held out for validation.",
+            show_default="0.1 from 200 lines, else 0",
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = _TRAINING.val_split,
+    tokenizer_kind: Annotated[
+        TokenizerKind,
+        typer.Option(
+            "--tokenizer",
+            help="Tokens: words, Korean morpheme pieces (needs kiwipiepy) or characters.",
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = _TOKENIZER.kind,
+    filters: Annotated[
+        str,
+        typer.Option(
+            metavar="CHARS",
+            help="Characters removed from the text ('' keeps them all).",
+            show_default=_escaped(KERAS_FILTERS),
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = KERAS_FILTERS,
+    lower: Annotated[
+        bool, typer.Option("--lower/--no-lower", help="Lower-case the text.", rich_help_panel=_DATA_PANEL)
+    ] = _TOKENIZER.lower,
+    max_vocab: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            metavar="INTEGER",
+            help="Keep only the N most frequent words; the rest become <unk>.",
+            show_default="every word",
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = _TRAINING.max_vocab,
+    min_count: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="INTEGER",
+            help="Keep only words seen at least N times; the rest become <unk>.",
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = _TRAINING.min_count,
+    cell: Annotated[CellKind, typer.Option(help="Recurrent cell.", rich_help_panel=_MODEL_PANEL)] = _ARCHITECTURE.cell,
+    layers: Annotated[
+        int,
+        typer.Option(min=1, metavar="INTEGER", help="Stacked recurrent layers.", rich_help_panel=_MODEL_PANEL),
+    ] = _ARCHITECTURE.layers,
     bidirectional: Annotated[
-        bool, typer.Option("--bidirectional", help="Read each prefix both ways.")
+        bool, typer.Option("--bidirectional", help="Read each prefix both ways.", rich_help_panel=_MODEL_PANEL)
     ] = _ARCHITECTURE.bidirectional,
     embedding_dim: Annotated[
         Optional[int],
         typer.Option(
-            min=1, help=f"Word vector size [default: {SMALL_TEXT.embedding_dim}; {_REAL}, the units' (tied)]."
+            min=1,
+            metavar="INTEGER",
+            help="Word vector size.",
+            show_default=f"{SMALL_TEXT.embedding_dim}; {_REAL}, the units' (tied)",
+            rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.embedding_dim,
     units: Annotated[
         Optional[int],
         typer.Option(
-            min=1, help=f"Units per recurrent layer [default: {SMALL_TEXT.units}; {_REAL}, {REAL_TEXT.units}]."
+            min=1,
+            metavar="INTEGER",
+            help="Units per recurrent layer.",
+            show_default=f"{SMALL_TEXT.units}; {_REAL}, {REAL_TEXT.units}",
+            rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.units,
     dropout: Annotated[
@@ -153,92 +280,128 @@ def train(
         typer.Option(
             min=0.0,
             max=0.99,
-            help=f"Dropout before each layer [default: {SMALL_TEXT.dropout:g}; {_REAL}, {REAL_TEXT.dropout:g}].",
+            metavar="FLOAT",
+            help="Dropout before each layer.",
+            show_default=f"{SMALL_TEXT.dropout:g}; {_REAL}, {REAL_TEXT.dropout:g}",
+            rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.dropout,
     tie_embeddings: Annotated[
         Optional[bool],
         typer.Option(
             "--tie-embeddings/--no-tie-embeddings",
-            help=f"Share the embedding matrix with the output layer (units = dim) [default: off; {_REAL}, on].",
-            show_default=False,
+            help="Share the embedding matrix with the output layer (units = dim).",
+            show_default=f"off; {_REAL}, on",
+            rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.tie_embeddings,
     epochs: Annotated[
-        int, typer.Option(min=1, help="Most epochs; training stops earlier when the loss stops improving.")
+        int,
+        typer.Option(
+            min=1,
+            metavar="INTEGER",
+            help="Most epochs; training stops earlier when the loss stops improving.",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
     ] = _TRAINING.epochs,
     batch_size: Annotated[
-        int, typer.Option(min=1, help="Lines per update (fewer for long lines; prefixes if --bidirectional).")
+        int,
+        typer.Option(
+            min=1,
+            metavar="INTEGER",
+            help="Lines per update (fewer for long lines; prefixes if --bidirectional).",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
     ] = _TRAINING.batch_size,
     max_len: Annotated[
         Optional[int],
         typer.Option(
             min=2,
-            help="Longest training sequence, target included [default: longest line + 2, at most 64; stream: 36].",
+            metavar="INTEGER",
+            help="Longest training sequence, target included.",
+            show_default="longest line + 2, at most 64; stream: 36",
+            rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.max_len,
     context: Annotated[
         ContextKind,
-        typer.Option(help="line: each line on its own; stream: lines read on end to end, state carried."),
+        typer.Option(
+            help="line: each line on its own; stream: lines read on end to end, state carried.",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
     ] = _TRAINING.context,
-    learning_rate: Annotated[float, typer.Option(help="Adam's step size.")] = (_TRAINING.learning_rate),
+    learning_rate: Annotated[
+        float, typer.Option(metavar="FLOAT", help="Adam's step size.", rich_help_panel=_TRAINING_PANEL)
+    ] = _TRAINING.learning_rate,
     lr_decay: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Multiply the learning rate by F after every epoch.")
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="FLOAT",
+            help="Multiply the learning rate by F after every epoch.",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
     ] = _TRAINING.lr_decay,
-    val_split: Annotated[
-        Optional[float],
-        typer.Option(
-            min=0.0, max=0.9, help="Share of lines held out for validation [default: 0.1 from 200 lines, else 0]."
-        ),
-    ] = _TRAINING.val_split,
-    valid: Annotated[
-        Optional[str],
-        typer.Option(metavar="FILE", help="Validation text (file or folder) instead of a share of the corpus."),
-    ] = None,
     patience: Annotated[
-        int, typer.Option(min=0, help="Epochs without improvement before stopping; 0 never stops early.")
-    ] = _TRAINING.patience,
-    max_vocab: Annotated[
-        Optional[int], typer.Option(min=1, help="Keep only the N most frequent words; the rest become <unk>.")
-    ] = _TRAINING.max_vocab,
-    min_count: Annotated[
-        int, typer.Option(min=1, help="Keep only words seen at least N times; the rest become <unk>.")
-    ] = _TRAINING.min_count,
-    tokenizer_kind: Annotated[
-        TokenizerKind,
-        typer.Option("--tokenizer", help="Tokens: words, Korean morpheme pieces (needs kiwipiepy) or characters."),
-    ] = _TOKENIZER.kind,
-    filters: Annotated[str, typer.Option(help="Characters removed from the text.")] = KERAS_FILTERS,
-    lower: Annotated[bool, typer.Option("--lower/--no-lower", help="Lower-case the text.")] = _TOKENIZER.lower,
-    seed: Annotated[int, typer.Option(help="Random seed for weights and batch order.")] = _TRAINING.seed,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Go on from the checkpoint an interrupted run left (same options).")
-    ] = False,
-    distribute: Annotated[
-        DistributeKind,
-        typer.Option(help="Train on one device, on every GPU of this machine, or on the machines TF_CONFIG names."),
-    ] = _EXECUTION.distribute,
-    device: Annotated[
-        DeviceKind, typer.Option(help="auto: a GPU when one is visible; cpu hides GPUs; gpu insists on one.")
-    ] = _EXECUTION.device,
-    precision: Annotated[
-        PrecisionKind,
-        typer.Option(help="mixed: 16-bit computation (float16 on GPU, bfloat16 on CPU), float32 weights."),
-    ] = _EXECUTION.precision,
-    xla: Annotated[
-        XlaKind,
+        int,
         typer.Option(
-            help="Compile the training step with XLA. auto: on a CPU for stream context, on a GPU as Keras does."
+            min=0,
+            metavar="INTEGER",
+            help="Epochs without improvement before stopping; 0 never stops early.",
+            rich_help_panel=_TRAINING_PANEL,
         ),
-    ] = _EXECUTION.xla,
+    ] = _TRAINING.patience,
+    seed: Annotated[
+        int,
+        typer.Option(
+            metavar="INTEGER", help="Random seed for weights and batch order.", rich_help_panel=_TRAINING_PANEL
+        ),
+    ] = _TRAINING.seed,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on from the checkpoint an interrupted run left (same options).",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = False,
     engine: Annotated[
         EngineKind,
         typer.Option(
             help="numpy: CPU, one direction, starts without TensorFlow. keras: every option, CPU or GPU. "
-            "auto: numpy where it can train the model, else keras (a GPU, --bidirectional, ...)."
+            "auto: numpy where it can train the model, else keras (a GPU, --bidirectional, ...).",
+            rich_help_panel=_EXECUTION_PANEL,
         ),
     ] = _EXECUTION.engine,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    device: Annotated[
+        DeviceKind,
+        typer.Option(
+            help="auto: a GPU when one is visible; cpu hides GPUs; gpu insists on one.",
+            rich_help_panel=_EXECUTION_PANEL,
+        ),
+    ] = _EXECUTION.device,
+    distribute: Annotated[
+        DistributeKind,
+        typer.Option(
+            help="Train on one device, on every GPU of this machine, or on the machines TF_CONFIG names.",
+            rich_help_panel=_EXECUTION_PANEL,
+        ),
+    ] = _EXECUTION.distribute,
+    precision: Annotated[
+        PrecisionKind,
+        typer.Option(
+            help="mixed: 16-bit computation (float16 on GPU, bfloat16 on CPU), float32 weights.",
+            rich_help_panel=_EXECUTION_PANEL,
+        ),
+    ] = _EXECUTION.precision,
+    xla: Annotated[
+        XlaKind,
+        typer.Option(
+            help="Compile the training step with XLA. auto: on a CPU for stream context, on a GPU as Keras does.",
+            rich_help_panel=_EXECUTION_PANEL,
+        ),
+    ] = _EXECUTION.xla,
 ) -> None:
     """Train a model on CORPUS and save it with its vocabulary in one folder."""
     destination = output if output is not None else _default_output(corpus)
@@ -304,6 +467,7 @@ def train(
         execution=execution,
         validation=valid,
         resume=resume,
+        replace=force,
     )
     reporter = None
     if not quiet:
@@ -357,10 +521,11 @@ def _given_over(
 
 
 def _read_model(model: Path | None) -> StoredModel:
-    """The model folder given with -m, or else the newest one under ./models."""
-    from rnngen.store.folder import latest_model_folder, read_model_folder
+    """The model -m names (a folder, or a name in the models folder), or else the newest one there."""
+    from rnngen.store.catalog import find_model
+    from rnngen.store.folder import read_model_folder
 
-    return read_model_folder(model if model is not None else latest_model_folder())
+    return read_model_folder(find_model(model))
 
 
 @app.command()
@@ -450,7 +615,9 @@ def evaluate(
     model: ModelOption = None,
     context: Annotated[
         Optional[ContextKind],
-        typer.Option(help="line: each line from a fresh state; stream: state carried [default: as trained]."),
+        typer.Option(
+            help="line: each line from a fresh state; stream: state carried.", show_default="as the model was trained"
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -497,11 +664,67 @@ def info(model: ModelOption = None, as_json: JsonOption = False) -> None:
     Console().print(table)
 
 
+@app.command("models")
+@_reports_errors
+def list_models(as_json: JsonOption = False) -> None:
+    """List the models in the models folder ($RNNGEN_MODELS, else ./models) with their scores."""
+    from rnngen.store.catalog import list_models as models_in
+    from rnngen.store.catalog import models_root
+
+    entries = models_in()
+    if as_json:
+        print(json.dumps([entry.to_json() for entry in entries], ensure_ascii=False))
+        return
+    if not entries:
+        _warn(f"no trained model in {models_root()}/; train one with 'rnngen train CORPUS'")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, title_justify="left")
+    for column, justify in _MODEL_COLUMNS:
+        table.add_column(column, justify=justify, no_wrap=True)
+    for entry in entries:
+        table.add_row(
+            entry.name,
+            entry.tokenizer,
+            entry.network,
+            _number(entry.vocabulary, "{:,}"),
+            (entry.created or "-")[:16].replace("T", " "),
+            _number(entry.perplexity, "{:.2f}"),
+            _number(entry.bits_per_char, "{:.3f}"),
+            "held-out" if entry.held_out else "training",
+        )
+    # Wide enough never to wrap a row: the table goes to pipes and files as often as to a terminal.
+    Console(width=max(Console().width, 200), soft_wrap=True).print(table)
+
+
+_MODEL_COLUMNS: list[tuple[str, Any]] = [
+    ("name", "left"),
+    ("tokenizer", "left"),
+    ("network", "left"),
+    ("vocabulary", "right"),
+    ("trained (UTC)", "left"),
+    ("perplexity", "right"),
+    ("bits/char", "right"),
+    ("scored on", "left"),
+]
+
+
+def _number(value: float | int | None, layout: str) -> str:
+    return "-" if value is None else layout.format(value)
+
+
 @app.command()
 @_reports_errors
 def export(
     folder: Annotated[
-        Optional[Path], typer.Argument(metavar="FOLDER", help="Model folder [default: newest under ./models].")
+        Optional[Path],
+        typer.Argument(
+            metavar="MODEL",
+            help="Model folder, or the name of one in the models folder.",
+            show_default="the newest there",
+        ),
     ] = None,
     keras_format: Annotated[
         bool, typer.Option("--keras", help="Write FOLDER/model.keras: the model for Keras, with the folder's weights.")

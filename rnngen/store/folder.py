@@ -22,7 +22,7 @@ import numpy as np
 
 from rnngen.config import CellKind, ModelConfig, TokenizerConfig, TokenizerKind
 from rnngen.data.vocab import Vocabulary
-from rnngen.errors import ModelFolderError
+from rnngen.errors import ModelFolderError, UsageError
 from rnngen.network.weights import expected_weight_shapes
 
 FORMAT_NAME = "rnngen-model"
@@ -58,12 +58,23 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(handle.fileno())
 
 
-def check_destination(destination: Path) -> None:
-    """Fail now, not after hours of training, if a model folder cannot be written at ``destination``."""
+def check_destination(destination: Path, replace: bool = False) -> None:
+    """Fail now, not after hours of training, if a model folder cannot be written at ``destination``.
+
+    An existing model there is replaced only when ``replace`` says so (`train --force`, or `--resume`
+    finishing its own run); a folder of anything else is never replaced.
+    """
     destination = Path(destination)
     if destination.exists() and not destination.is_dir():
         raise ModelFolderError(f"{destination}: exists and is not a folder; choose another output")
     recover_folder(destination)
+    if destination.is_dir() and any(destination.iterdir()):
+        if not (destination / CONFIG_FILE).is_file():
+            raise UsageError(f"{destination}: exists and is not a model folder; choose another output with -o")
+        if not replace:
+            raise UsageError(
+                f"{destination} already holds a model; add --force to replace it, or -o for another folder"
+            )
     parent = destination.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ class TrainingRequest:
     validation: str | Path | None = None
     # Go on from the checkpoint an interrupted run left beside the destination.
     resume: bool = False
+    replace: bool = False  # an existing model at destination may be replaced (train --force)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "destination", Path(self.destination))

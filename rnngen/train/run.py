@@ -56,7 +56,7 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
     engine = open_engine(request, choice)
 
     with writable_destination(request.destination, engine.chief) as destination, signals_caught() as caught:
-        check_destination(destination)
+        check_destination(destination, replace=request.replace or request.resume)
         own_checkpoint = checkpoint_folder(destination)
         run = prepare_run(request, choice.kind)
         if checkpoint is not None:
