@@ -54,6 +54,7 @@ def main() -> None:
             [sys.executable, "-c", RUN_CLI, "train", str(SEED_CORPUS), "-o", str(model), "-q"],
             cwd=work,
             check=True,
+            stdout=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
         )
         sources = {"this checkout": REPOSITORY}
