@@ -62,21 +62,25 @@ class RichTrainingReporter:
             self.progress.stop()
 
 
-# The shown loss is the cross-entropy per predicted token (of which ppl is the exponential), not
-# Keras's epoch loss, which averages batch means.
+# Each figure is shown under the name that config.json and `rnngen info` give it, at this precision,
+# so one name means one number everywhere. The cross-entropy is per predicted token (perplexity is
+# its exponential), not Keras's epoch loss, which averages batch means.
 METRIC_FORMATS = {
-    "cross_entropy": "loss {:.4f}",
-    "perplexity": "ppl {:.2f}",
-    "accuracy": "acc {:.4f}",
-    "val_cross_entropy": "val_loss {:.4f}",
-    "val_perplexity": "val_ppl {:.2f}",
-    "val_accuracy": "val_acc {:.4f}",
-    "bits_per_char": "{:.3f} bits/char",
-    "val_bits_per_char": "val {:.3f} bits/char",
-    "words_per_second": "{:,.0f} words/s",
+    "cross_entropy": "{:.4f}",
+    "perplexity": "{:.2f}",
+    "accuracy": "{:.4f}",
+    "val_cross_entropy": "{:.4f}",
+    "val_perplexity": "{:.2f}",
+    "val_accuracy": "{:.4f}",
+    "bits_per_char": "{:.3f}",
+    "val_bits_per_char": "{:.3f}",
 }
 
 
 def describe_metrics(logs: dict[str, float]) -> str:
-    """Metrics in a fixed order: training loss, perplexity, accuracy, their validation twins, speed."""
-    return "  ".join(text.format(logs[name]) for name, text in METRIC_FORMATS.items() if name in logs)
+    """Figures in a fixed order: training loss, perplexity, accuracy, their validation twins, bits per
+    character, then the speed."""
+    parts = [f"{name} {text.format(logs[name])}" for name, text in METRIC_FORMATS.items() if name in logs]
+    if "words_per_second" in logs:
+        parts.append(f"{logs['words_per_second']:,.0f} words/s")
+    return "  ".join(parts)
