@@ -80,7 +80,8 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         earlier_seconds = 0.0 if checkpoint is None else checkpoint.training_seconds
         fit_started = time.monotonic()
         if reporter is not None:
-            reporter.on_train_begin(run.training.epochs, steps, choice.describe())
+            may_stop_early = controls.early_stopping is not None
+            reporter.on_train_begin(run.training.epochs, steps, choice.describe(), may_stop_early)
         stopped_early = False
         try:
             for epoch in range(epochs_done, run.training.epochs):
