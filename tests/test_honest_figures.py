@@ -47,7 +47,7 @@ def test_the_summary_names_the_kept_epoch_why_training_stopped_and_bits_per_char
     summary = result.stderr.strip().splitlines()[-2:]
     assert summary[0].startswith("rnngen: saved models/grammar (vocabulary ")
     assert summary[0].endswith("kept epoch 4 of 4: all 4 epochs --epochs allows were run"), summary
-    assert summary[1].startswith("rnngen: epoch 4: loss ") and " bits/char" in summary[1], summary
+    assert summary[1].startswith("rnngen: epoch 4: cross_entropy ") and " val_bits_per_char " in summary[1], summary
     card = json.loads(rnngen("info", "--json", cwd=tmp_path).stdout)
     assert card["training"]["kept_epoch"] == 4 and card["training"]["stop_reason"].startswith("all 4 epochs")
     assert 0 < card["metrics"]["val_bits_per_char"] < 8

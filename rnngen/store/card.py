@@ -8,6 +8,17 @@ from typing import Any
 from rnngen.network.weights import expected_weight_shapes
 from rnngen.store.folder import StoredModel
 
+# Keras's epoch loss (``loss``, ``val_loss``) averages the batches' means, and batches hold different
+# numbers of real targets, so it is not the cross-entropy per token that the progress lines, the
+# training summary and the perplexities use. The history keeps it as Keras reported it; the kept
+# epoch's figures leave it out (folders written before did not), so one name means one number.
+BATCH_MEAN_LOSSES = frozenset({"loss", "val_loss"})
+
+
+def kept_figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The kept epoch's figures without Keras's batch-averaged losses."""
+    return {name: value for name, value in metrics.items() if name not in BATCH_MEAN_LOSSES}
+
 
 def parameter_count(stored: StoredModel) -> int:
     return sum(math.prod(shape) for shape in expected_weight_shapes(stored.model).values())
@@ -54,6 +65,6 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
             "seconds": config.get("training_seconds"),
             **{key: config.get("training", {}).get(key) for key in ("batch_size", "learning_rate", "seed")},
         },
-        "metrics": config.get("metrics", {}),
+        "metrics": kept_figures(config.get("metrics", {})),
         "versions": config.get("versions", {}),
     }

@@ -1,19 +1,22 @@
 """What a training run tells its reporter, the same for every engine: the figures of each batch and
-epoch, the perplexities derived from the per-token cross-entropy, and words per second, measured one
-way (the targets of the steps done over the time spent on them, validation not included)."""
+epoch, the perplexities derived from the per-token cross-entropy, words per second, measured one
+way (the targets of the steps done over the time spent on them, validation not included), and the
+run's time left, estimated one way."""
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
 class TrainingReporter(Protocol):
     """Receives progress; the core never prints, the command line decides how to show it."""
 
-    def on_train_begin(self, epochs: int, steps_per_epoch: int, engine: str) -> None:
-        """Training starts: ``engine`` says which engine computes the steps and why it was chosen."""
+    def on_train_begin(self, epochs: int, steps_per_epoch: int, engine: str, may_stop_early: bool) -> None:
+        """Training starts: ``engine`` says which engine computes the steps and why it was chosen;
+        ``may_stop_early`` whether early stopping may end it before ``epochs``."""
 
     def on_batch_end(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
 
@@ -68,3 +71,40 @@ class EpochClock:
         """End the timing (before validation); the seconds the epoch's steps took."""
         self.seconds = time.monotonic() - self.started
         return self.seconds
+
+
+@dataclass
+class RunClock:
+    """Estimates a run's time left: the mean duration of the epochs timed so far (validation and
+    checkpoint included) times the epochs still allowed, plus what is left of the current epoch.
+
+    An epoch is timed from the end of the one before (or from the clock's start), so the estimate
+    covers every second the run spends, not only its steps. Before any epoch has ended, the current
+    epoch's pace so far stands in for the mean.
+    """
+
+    epochs: int  # the most epochs the run may train (its last index is epochs - 1)
+    epoch_started: float = field(default_factory=time.monotonic)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    def epoch_end(self) -> float:
+        """Close the current epoch; the seconds it took."""
+        now = time.monotonic()
+        seconds = now - self.epoch_started
+        self.epoch_seconds.append(seconds)
+        self.epoch_started = now
+        return seconds
+
+    def seconds_left(self, epoch: int, share_done: float = 0.0) -> float | None:
+        """Seconds until the end of the last allowed epoch, with epoch ``epoch`` (0-based) under way
+        and ``share_done`` of its steps done (``epoch`` past the last: none left); None while nothing
+        has been timed yet."""
+        if epoch >= self.epochs:
+            return 0.0
+        if self.epoch_seconds:
+            seconds_per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds)
+        elif share_done > 0:
+            seconds_per_epoch = (time.monotonic() - self.epoch_started) / share_done
+        else:
+            return None
+        return seconds_per_epoch * ((1.0 - share_done) + self.epochs - epoch - 1)

@@ -34,7 +34,7 @@ from rnngen.train.checkpoints import (
 from rnngen.train.controls import EpochControls
 from rnngen.train.engines import EngineState, Session, choose_engine, open_engine
 from rnngen.train.interrupts import TrainingInterrupted, signals_caught
-from rnngen.train.plots import write_training_curve
+from rnngen.train.plots import curve_title, write_training_curve
 from rnngen.train.reporting import EpochClock, TrainingReporter
 from rnngen.train.request import TrainingRequest
 from rnngen.train.setup import (
@@ -80,7 +80,8 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         earlier_seconds = 0.0 if checkpoint is None else checkpoint.training_seconds
         fit_started = time.monotonic()
         if reporter is not None:
-            reporter.on_train_begin(run.training.epochs, steps, choice.describe())
+            may_stop_early = controls.early_stopping is not None
+            reporter.on_train_begin(run.training.epochs, steps, choice.describe(), may_stop_early)
         stopped_early = False
         try:
             for epoch in range(epochs_done, run.training.epochs):
@@ -132,7 +133,8 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
 
         def write_extra(staging: Path) -> None:
             session.write_extra(staging)
-            write_training_curve(history, staging / CURVE_FILE)
+            title = curve_title(run.corpus.source, run.model_config)
+            write_training_curve(history, staging / CURVE_FILE, title, kept_epoch=int(config["metrics"]["epoch"]))
 
         write_model_folder(destination, config, run.corpus.vocabulary, weights, write_extra=write_extra)
         remove_checkpoint(own_checkpoint)

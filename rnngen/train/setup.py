@@ -34,6 +34,7 @@ from rnngen.config import (
 from rnngen.data.batches import Batches, PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
 from rnngen.data.corpus import Corpus, CorpusText, build_corpus, held_out_lines, read_corpus, read_validation
 from rnngen.errors import CorpusError, UsageError
+from rnngen.store.card import kept_figures
 from rnngen.train.checkpoints import Checkpoint, engine_of
 from rnngen.train.reporting import with_perplexities
 from rnngen.train.request import TrainingRequest
@@ -270,11 +271,11 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
 
 
 def kept_metrics(history: dict[str, list[float]], monitored: str) -> dict[str, float]:
-    """The metrics of the epoch whose weights are kept (the best one by ``monitored``), with its number."""
+    """The figures of the epoch whose weights are kept (the best one by ``monitored``), with its number;
+    the learning rate stays in the history."""
     best_epoch = int(np.argmin(history[monitored]))
-    metrics = with_perplexities(
-        {name: values[best_epoch] for name, values in history.items() if name != "learning_rate"}
-    )
+    figures = kept_figures({name: values[best_epoch] for name, values in history.items() if name != "learning_rate"})
+    metrics = with_perplexities(figures)
     metrics["epoch"] = best_epoch + 1
     return metrics
 
