@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from rnngen.data.corpus import CorpusText, WordCounts, build_corpus, held_out_lines
+from rnngen.data.corpus import CorpusText, WordCounts, build_corpus, held_out_lines, read_source
 
 
 def test_validation_lines_are_held_out_whole_and_by_the_seed() -> None:
@@ -37,3 +39,13 @@ def test_the_escape_probability_is_the_share_of_words_seen_once() -> None:
     assert WordCounts.of([["a", "a", "b", "c"]]).escape_probability == 0.5
     # At least one token's share, even when every word was seen twice.
     assert WordCounts.of([["a", "a", "b", "b"]]).escape_probability == 0.25
+
+
+def test_a_folder_joins_its_txt_files_in_path_order_whatever_the_case(tmp_path: Path) -> None:
+    (tmp_path / "more").mkdir()
+    for name, line in [("b.txt", "b"), ("A.TXT", "a"), ("more/c.Txt", "c"), ("d.md", "d"), ("e.txt.bak", "e")]:
+        (tmp_path / name).write_text(line + "\n", encoding="utf-8")
+    read = read_source(tmp_path)
+    # Path order, as sorted() orders paths: upper case before lower case, a folder's files at its name.
+    assert read.text == "a\n\nb\n\nc\n" and read.files == 3
+    assert read_source(tmp_path / "b.txt").files is None

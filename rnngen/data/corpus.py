@@ -9,6 +9,7 @@ what they say.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,16 +28,38 @@ TokenLines = list[list[str]]
 
 
 @dataclass(frozen=True)
+class SourceText:
+    """The normalised text of a file, of standard input, or of a folder's .txt files joined."""
+
+    text: str
+    name: str
+    files: int | None = None  # how many files of a folder were read; None for one file or standard input
+
+
+@dataclass(frozen=True)
 class CorpusText:
     """A corpus read, normalised and tokenized: its non-empty lines' tokens."""
 
     source: str
     sha256: str
     token_lines: TokenLines
+    files: int | None = None  # as SourceText's
 
     @property
     def usable_lines(self) -> int:
         return len(self.token_lines)
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(tokens) for tokens in self.token_lines)
+
+    def describe(self, purpose: str = "") -> str:
+        """What was read, in words for the progress report: the source (a folder's with how many
+        files), what for (" for validation"), its lines and tokens."""
+        source = self.source
+        if self.files is not None:
+            source = f"{self.files:,} file{'' if self.files == 1 else 's'} from {os.path.join(self.source, '')}"
+        return f"read {source}{purpose}: {self.usable_lines:,} lines, {self.tokens:,} tokens"
 
 
 @dataclass(frozen=True)
@@ -86,18 +109,29 @@ class Corpus:
     unknown_tokens: int  # training tokens outside the vocabulary (cut by --max-vocab / --min-count)
 
 
-def corpus_text(source: str | Path) -> tuple[str, str]:
-    """The normalised text of a file, of standard input ('-'), or of a folder's .txt files; and its name."""
+def text_files(folder: Path) -> list[Path]:
+    """The .txt files under a folder, whatever the case of the extension (``a.TXT``), in path order."""
+    return sorted(file for file in folder.rglob("*") if file.name.lower().endswith(".txt") and file.is_file())
+
+
+def read_source(source: str | Path) -> SourceText:
+    """The normalised text of a file, of standard input ('-'), or of a folder's .txt files."""
     if str(source) == STDIN_NAME:
-        return read_text(source), "standard input"
+        return SourceText(read_text(source), "standard input")
     path = Path(source)
     if not path.is_dir():
-        return read_text(path), str(path)
-    files = sorted(file for file in path.rglob("*.txt") if file.is_file())
+        return SourceText(read_text(path), str(path))
+    files = text_files(path)
     if not files:
         raise CorpusError(f"{path}: the folder holds no .txt files")
     # Each file ends its last line, so files never run together into one line.
-    return "\n".join(read_text(file) for file in files), str(path)
+    return SourceText("\n".join(read_text(file) for file in files), str(path), len(files))
+
+
+def corpus_text(source: str | Path) -> tuple[str, str]:
+    """The normalised text of a file, of standard input ('-'), or of a folder's .txt files; and its name."""
+    read = read_source(source)
+    return read.text, read.name
 
 
 def encode_lines(token_lines: Iterable[list[str]], vocabulary: Vocabulary) -> tuple[TokenStream, int]:
@@ -112,24 +146,28 @@ def read_corpus(source: str | Path, tokenizer_config: TokenizerConfig) -> Corpus
 
     A corpus needs at least one line of two tokens: otherwise there is no next word to learn.
     """
-    text, name = corpus_text(source)
-    if not text.strip():
-        raise CorpusError(f"{name}: the corpus is empty")
-    token_lines = tokenize_lines(text, tokenizer_config)
+    read = read_source(source)
+    if not read.text.strip():
+        raise CorpusError(f"{read.name}: the corpus is empty")
+    token_lines = tokenize_lines(read.text, tokenizer_config)
     if not any(len(tokens) >= 2 for tokens in token_lines):
         raise CorpusError(
-            f"{name}: no line has two or more words, so there is no next word to learn; put one sentence per line"
+            f"{read.name}: no line has two or more words, so there is no next word to learn; put one sentence per line"
         )
-    return CorpusText(name, hashlib.sha256(text.encode("utf-8")).hexdigest(), token_lines)
+    return CorpusText(read.name, _sha256(read.text), token_lines, read.files)
 
 
-def read_validation(source: str | Path, tokenizer_config: TokenizerConfig) -> TokenLines:
-    """A validation file's token lines."""
-    text, name = corpus_text(source)
-    token_lines = tokenize_lines(text, tokenizer_config)
+def read_validation(source: str | Path, tokenizer_config: TokenizerConfig) -> CorpusText:
+    """A validation text (file, folder or standard input), read and tokenized."""
+    read = read_source(source)
+    token_lines = tokenize_lines(read.text, tokenizer_config)
     if not token_lines:
-        raise CorpusError(f"{name}: the validation file has no words")
-    return token_lines
+        raise CorpusError(f"{read.name}: the validation file has no words")
+    return CorpusText(read.name, _sha256(read.text), token_lines, read.files)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def held_out_lines(line_count: int, fraction: float, seed: int) -> np.ndarray:
@@ -179,7 +217,7 @@ def build_corpus(
         validation_lines=validation_lines,
         training_lines=training_lines,
         usable_lines=text.usable_lines,
-        tokens=sum(len(tokens) for tokens in text.token_lines),
+        tokens=text.tokens,
         counts=WordCounts.from_counts(word_counts),
         unknown_tokens=unknown,
     )

@@ -6,11 +6,24 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """What a run read before training: a line per text (which, how many files, lines and tokens), and
+    what looks wrong in the data."""
+
+    read: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 class TrainingReporter(Protocol):
     """Receives progress; the core never prints, the command line decides how to show it."""
+
+    def on_data_read(self, report: DataReport) -> None:
+        """The corpus (and validation text) is read and the vocabulary built; training has not started."""
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int, engine: str) -> None:
         """Training starts: ``engine`` says which engine computes the steps and why it was chosen."""

@@ -59,6 +59,8 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         check_destination(destination)
         own_checkpoint = checkpoint_folder(destination)
         run = prepare_run(request, choice.kind)
+        if reporter is not None:
+            reporter.on_data_read(run.data_report)
         if checkpoint is not None:
             check_resumable(checkpoint.fingerprint, run.fingerprint)
         epochs_done = 0 if checkpoint is None else checkpoint.epochs_done

@@ -35,7 +35,7 @@ from rnngen.data.batches import Batches, PrefixBatches, TokenStream, WindowBatch
 from rnngen.data.corpus import Corpus, CorpusText, build_corpus, held_out_lines, read_corpus, read_validation
 from rnngen.errors import CorpusError, UsageError
 from rnngen.train.checkpoints import Checkpoint, engine_of
-from rnngen.train.reporting import with_perplexities
+from rnngen.train.reporting import DataReport, with_perplexities
 from rnngen.train.request import TrainingRequest
 
 
@@ -206,6 +206,7 @@ class PreparedRun:
     training_plan: DataPlan
     validation_plan: DataPlan | None
     fingerprint: dict[str, Any]
+    data_report: DataReport
 
     def initial_output_bias(self) -> np.ndarray:
         """(vocab_size,) float32: the log of each id's add-one frequency among the training targets.
@@ -250,10 +251,14 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         val_split=val_split,
     )
     assert training.max_len is not None
-    validation_file_lines = (
-        None if request.validation is None else read_validation(request.validation, tokenizer_config)
+    validation_text = None if request.validation is None else read_validation(request.validation, tokenizer_config)
+    corpus = build_corpus(
+        text,
+        held_out,
+        None if validation_text is None else validation_text.token_lines,
+        training.max_vocab,
+        training.min_count,
     )
-    corpus = build_corpus(text, held_out, validation_file_lines, training.max_vocab, training.min_count)
     vocabulary = corpus.vocabulary
     architecture = resolve_architecture(request.architecture, corpus.counts.tokens)
     model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
@@ -266,7 +271,10 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         else data_plan(corpus.validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
     )
     fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, corpus.validation_stream, engine)
-    return PreparedRun(request, corpus, training, model_config, training_plan, validation_plan, fingerprint)
+    read = [text.describe()] + ([] if validation_text is None else [validation_text.describe(" for validation")])
+    return PreparedRun(
+        request, corpus, training, model_config, training_plan, validation_plan, fingerprint, DataReport(read)
+    )
 
 
 def kept_metrics(history: dict[str, list[float]], monitored: str) -> dict[str, float]:
