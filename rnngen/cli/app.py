@@ -204,6 +204,15 @@ def train(
     min_count: Annotated[
         int, typer.Option(min=1, help="Keep only words seen at least N times; the rest become <unk>.")
     ] = _TRAINING.min_count,
+    unk_token: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="TOKEN",
+            help="The text's own unknown-word marker (PTB's <unk>): read as the unknown word, never generated. "
+            "Matched after --filters and --lower, as the text is: <unk> matches the text's unk under the "
+            "default filters.",
+        ),
+    ] = _TRAINING.unk_token,
     tokenizer_kind: Annotated[
         TokenizerKind,
         typer.Option("--tokenizer", help="Tokens: words, Korean morpheme pieces (needs kiwipiepy) or characters."),
@@ -262,6 +271,7 @@ def train(
             max_len=max_len,
             max_vocab=max_vocab,
             min_count=min_count,
+            unk_token=unk_token,
             lr_decay=lr_decay,
             context=context,
         )

@@ -20,7 +20,7 @@ import numpy as np
 from rnngen.config import TokenizerConfig
 from rnngen.data.batches import TokenStream
 from rnngen.data.vocab import Vocabulary, count_words
-from rnngen.errors import CorpusError
+from rnngen.errors import CorpusError, UsageError
 from rnngen.text import tokenize_lines
 from rnngen.text.clean import STDIN_NAME, read_text
 
@@ -107,6 +107,7 @@ class Corpus:
     tokens: int  # word tokens of the corpus, held-out lines included
     counts: WordCounts  # of the training lines
     unknown_tokens: int  # training tokens outside the vocabulary (cut by --max-vocab / --min-count)
+    marker_tokens: int = 0  # training tokens that are the text's own unknown-word marker (--unk-token)
 
 
 def text_files(folder: Path) -> list[Path]:
@@ -170,6 +171,22 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def unknown_marker(token: str, tokenizer_config: TokenizerConfig) -> str:
+    """The text's unknown-word marker as the tokenizer reads it in the text: ``<unk>`` is ``unk`` once
+    the default filters have removed the angle brackets, as it is in the text they filter.
+
+    A marker the tokenizer cuts into several tokens, or filters away, cannot be matched: refused.
+    """
+    tokens = [piece for line in tokenize_lines(token, tokenizer_config) for piece in line]
+    if len(tokens) != 1:
+        shown = "nothing" if not tokens else " ".join(repr(piece) for piece in tokens)
+        raise UsageError(
+            f"--unk-token {token!r} is not one token once --filters and --lower are applied (it reads as "
+            f"{shown}); give the marker as the text holds it, or keep its characters with --filters"
+        )
+    return tokens[0]
+
+
 def held_out_lines(line_count: int, fraction: float, seed: int) -> np.ndarray:
     """(line_count,) bool: a seeded random ``fraction`` of the lines, whole lines, chosen for validation;
     none when that leaves no line on either side."""
@@ -187,9 +204,11 @@ def build_corpus(
     validation_file_lines: TokenLines | None,
     max_words: int | None,
     min_count: int,
+    marker: str | None = None,
 ) -> Corpus:
     """Hold out the chosen lines (or take a validation file's), build the vocabulary from the training
-    lines alone, and encode both sides with it."""
+    lines alone (``marker``, the text's unknown-word marker, read as the unknown word), and encode both
+    sides with it."""
     if held_out is not None and held_out.any():
         training_lines = [tokens for tokens, chosen in zip(text.token_lines, held_out, strict=True) if not chosen]
         validation_lines: TokenLines | None = [
@@ -201,7 +220,7 @@ def build_corpus(
         validation_lines = validation_file_lines
     # One count of the training words serves the vocabulary and the unknown-word estimates.
     word_counts = count_words(training_lines)
-    vocabulary = Vocabulary.from_counts(word_counts, max_words=max_words, min_count=min_count)
+    vocabulary = Vocabulary.from_counts(word_counts, max_words=max_words, min_count=min_count, unknown_marker=marker)
     stream, unknown = encode_lines(training_lines, vocabulary)
     validation_stream = None
     if validation_lines is not None:
@@ -220,4 +239,5 @@ def build_corpus(
         tokens=text.tokens,
         counts=WordCounts.from_counts(word_counts),
         unknown_tokens=unknown,
+        marker_tokens=0 if marker is None else word_counts[marker],
     )
