@@ -22,11 +22,12 @@ class DataReport:
 class TrainingReporter(Protocol):
     """Receives progress; the core never prints, the command line decides how to show it."""
 
-    def on_data_read(self, report: DataReport) -> None:
-        """The corpus (and validation text) is read and the vocabulary built; training has not started."""
-
     def on_train_begin(self, epochs: int, steps_per_epoch: int, engine: str) -> None:
         """Training starts: ``engine`` says which engine computes the steps and why it was chosen."""
+
+    def on_data_read(self, report: DataReport) -> None:
+        """What the run read (the corpus, the validation text) and what looks wrong in it; told right
+        after ``on_train_begin``, before the first batch, so that the engine is named first."""
 
     def on_batch_end(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
 

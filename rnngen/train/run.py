@@ -59,8 +59,6 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         check_destination(destination)
         own_checkpoint = checkpoint_folder(destination)
         run = prepare_run(request, choice.kind)
-        if reporter is not None:
-            reporter.on_data_read(run.data_report)
         if checkpoint is not None:
             check_resumable(checkpoint.fingerprint, run.fingerprint)
         epochs_done = 0 if checkpoint is None else checkpoint.epochs_done
@@ -83,6 +81,7 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         fit_started = time.monotonic()
         if reporter is not None:
             reporter.on_train_begin(run.training.epochs, steps, choice.describe())
+            reporter.on_data_read(run.data_report)
         stopped_early = False
         try:
             for epoch in range(epochs_done, run.training.epochs):
