@@ -182,6 +182,10 @@ class TrainingConfig:
     # <unk> for its spelling, and on PTB's first 10,000 lines --min-count 2 cost 6 % more bits than
     # keeping the singletons (benchmarks/RESULTS.md).
     min_count: int = 1
+    # The token with which the text marks unknown words itself (PTB's "<unk>"): read as the unknown word
+    # (the id --max-vocab and --min-count also read left-out words as, never generated) rather than as a
+    # word. Matched after the tokenizer's filters and lower-casing, as the text's tokens are. None: none.
+    unk_token: str | None = None
     # Halve the learning rate when the monitored loss has not improved for this many epochs
     # (0: never); it helps the last epochs settle.
     reduce_lr_patience: int = 1
@@ -211,6 +215,8 @@ class TrainingConfig:
             raise ValueError("max_vocab must be at least 1")
         if self.min_count < 1:
             raise ValueError("min_count must be at least 1")
+        if self.unk_token is not None and not self.unk_token.strip():
+            raise ValueError("unk_token must be a token, not empty")
         if self.reduce_lr_patience < 0 or not 0.0 < self.reduce_lr_factor < 1.0:
             raise ValueError("reduce_lr_patience must be at least 0 and reduce_lr_factor in (0, 1)")
         if not 0.0 < self.lr_decay <= 1.0:

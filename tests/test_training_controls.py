@@ -60,7 +60,7 @@ def test_vocabulary_limits_introduce_the_unknown_word(tmp_path: Path) -> None:
     # "the" 40 times, "sat" and "on" 20, each place 5, each animal 4.
     assert vocabulary["words"] == ["the", "sat", "on", "mat"] and vocabulary["unknown_id"] == 6
     info = json.loads(rnngen("info", "--json", cwd=tmp_path).stdout)
-    assert info["vocabulary"] == {"words": 4, "ids": 7, "unknown_word": True}
+    assert info["vocabulary"] == {"words": 4, "ids": 7, "unknown_word": True, "unknown_marker": None}
     # Unknown words are read as <unk> in evaluation; generation never prints it.
     scores = json.loads(rnngen("evaluate", "train.txt", "--json", cwd=tmp_path).stdout)
     # Every animal, and every place but "mat" (5 of 20 lines), is unknown: 35 of 120 words.
@@ -93,6 +93,32 @@ def test_corpus_from_stdin_and_from_a_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = rnngen("train", "empty", cwd=tmp_path)
     assert result.returncode == 1 and "no .txt files" in result.stderr
+
+
+def test_a_folder_reads_txt_files_in_any_case_and_says_how_many(tmp_path: Path) -> None:
+    texts, valid = tmp_path / "texts", tmp_path / "valid"
+    (texts / "more").mkdir(parents=True)
+    valid.mkdir()
+    (texts / "a.txt").write_text("the cat sat on the mat\n", encoding="utf-8")
+    (texts / "B.TXT").write_text("the dog sat on the rug\n", encoding="utf-8")
+    (texts / "more" / "c.Txt").write_text("the bird sat on the bed\n", encoding="utf-8")
+    (texts / "notes.md").write_text("ignored words here", encoding="utf-8")
+    (valid / "one.TXT").write_text("the cat sat\n", encoding="utf-8")
+    (valid / "two.txt").write_text("the dog sat on the mat\n", encoding="utf-8")
+    arguments = ["train", "texts", "--valid", "valid", "--epochs", "1", "--embedding-dim", "8", "--units", "16"]
+    result = rnngen(*arguments, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == str(Path("models") / "texts") + "\n"
+    assert "read 3 files from texts/: 3 lines, 18 tokens\n" in result.stderr
+    assert "read 2 files from valid/ for validation: 2 lines, 9 tokens\n" in result.stderr
+    config = json.loads((tmp_path / "models" / "texts" / "config.json").read_text(encoding="utf-8"))
+    assert config["corpus"]["usable_lines"] == 3 and config["corpus"]["tokens"] == 18
+
+    quiet = rnngen(*arguments, "-o", "quiet", "--quiet", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == "quiet\n"
+
+    scores = json.loads(rnngen("evaluate", "valid", "--json", cwd=tmp_path).stdout)
+    assert scores["lines"] == 2 and scores["tokens"] == 9 + 2  # one end-of-line per line
 
 
 def test_stop_at_eol_ends_at_the_line_end(seed_model: Path, tmp_path: Path) -> None:

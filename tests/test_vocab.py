@@ -52,6 +52,31 @@ def test_size_limits_leave_words_out_as_unknown() -> None:
     assert Vocabulary.from_json(limited.to_json()) == limited
 
 
+def test_the_texts_own_marker_is_read_as_the_unknown_word() -> None:
+    lines = [["the", "<unk>", "sat"], ["the", "<unk>", "ran"], ["a", "dog", "<unk>"]]
+    marked = Vocabulary.build(lines, unknown_marker="<unk>")
+    # The marker takes no word id, however often it occurs; the other words keep their ranking.
+    assert marked.words == ("the", "sat", "ran", "a", "dog") and marked.unknown_id == 7 and marked.size == 8
+    assert marked.word_of(7) == "<unk>" and marked.id_of("<unk>") is None
+    # It reads as the unknown word, and is not reported as unknown: the model was trained on it.
+    encoded = marked.encode(["the", "<unk>", "cat"])
+    assert encoded.ids == [1, 7, 7] and encoded.unknown_words == ["cat"]
+    assert Vocabulary.from_json(marked.to_json()) == marked and marked.to_json()["unknown_marker"] == "<unk>"
+    # With a size limit too, left-out words and the marker share the one unknown-word id.
+    limited = Vocabulary.build(lines, max_words=1, unknown_marker="<unk>")
+    assert limited.words == ("the",) and limited.encode(["<unk>", "sat"]).ids == [3, 3]
+    # A marker the text lacks still gives the vocabulary its unknown-word id.
+    assert Vocabulary.build(lines, unknown_marker="[UNK]").unknown_id == 8
+    assert "unknown_marker" not in Vocabulary.build(lines).to_json()
+    for broken in (
+        {"padding_id": 0, "end_of_line_id": 2, "unknown_id": None, "unknown_marker": "<unk>", "words": ["a"]},
+        {"padding_id": 0, "end_of_line_id": 2, "unknown_id": 3, "unknown_marker": "a", "words": ["a"]},
+        {"padding_id": 0, "end_of_line_id": 2, "unknown_id": 3, "unknown_marker": 5, "words": ["a"]},
+    ):
+        with pytest.raises(ValueError):
+            Vocabulary.from_json(broken)
+
+
 def test_unknown_words_are_reported_not_dropped_silently() -> None:
     encoded = seed_vocabulary().encode(["거북이", "오늘", "빵"])
     assert encoded.ids == [2]

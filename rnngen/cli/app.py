@@ -247,6 +247,16 @@ def train(
             rich_help_panel=_DATA_PANEL,
         ),
     ] = _TRAINING.min_count,
+    unk_token: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="TOKEN",
+            help="The text's own unknown-word marker (PTB's <unk>): read as the unknown word, never generated. "
+            "Matched after --filters and --lower, as the text is: <unk> matches the text's unk under the "
+            "default filters.",
+            rich_help_panel=_DATA_PANEL,
+        ),
+    ] = _TRAINING.unk_token,
     cell: Annotated[CellKind, typer.Option(help="Recurrent cell.", rich_help_panel=_MODEL_PANEL)] = _ARCHITECTURE.cell,
     layers: Annotated[
         int,
@@ -425,6 +435,7 @@ def train(
             max_len=max_len,
             max_vocab=max_vocab,
             min_count=min_count,
+            unk_token=unk_token,
             lr_decay=lr_decay,
             context=context,
         )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Column
 
 from rnngen.train.reporting import RunClock
+
+if TYPE_CHECKING:
+    from rnngen.train.reporting import DataReport
 
 LINE_INTERVAL_SECONDS = 1.0
 
@@ -39,6 +43,12 @@ class RichTrainingReporter:
         self.task: TaskID | None = None
         self.last_line_at = 0.0
         self.unprinted_line: str | None = None  # a finished epoch's line held back on a terminal
+
+    def on_data_read(self, report: DataReport) -> None:
+        for line in report.read:
+            self.console.print(line, highlight=False, soft_wrap=True)
+        for warning in report.warnings:
+            self.console.print(f"rnngen: warning: {warning}", highlight=False, soft_wrap=True)
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int, engine: str, may_stop_early: bool) -> None:
         self.epochs = epochs

@@ -9,6 +9,7 @@ what they say.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,11 +20,20 @@ import numpy as np
 from rnngen.config import TokenizerConfig
 from rnngen.data.batches import TokenStream
 from rnngen.data.vocab import Vocabulary, count_words
-from rnngen.errors import CorpusError
+from rnngen.errors import CorpusError, UsageError
 from rnngen.text import tokenize_lines
 from rnngen.text.clean import STDIN_NAME, read_text
 
 TokenLines = list[list[str]]
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """The normalised text of a file, of standard input, or of a folder's .txt files joined."""
+
+    text: str
+    name: str
+    files: int | None = None  # how many files of a folder were read; None for one file or standard input
 
 
 @dataclass(frozen=True)
@@ -33,10 +43,23 @@ class CorpusText:
     source: str
     sha256: str
     token_lines: TokenLines
+    files: int | None = None  # as SourceText's
 
     @property
     def usable_lines(self) -> int:
         return len(self.token_lines)
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(tokens) for tokens in self.token_lines)
+
+    def describe(self, purpose: str = "") -> str:
+        """What was read, in words for the progress report: the source (a folder's with how many
+        files), what for (" for validation"), its lines and tokens."""
+        source = self.source
+        if self.files is not None:
+            source = f"{self.files:,} file{'' if self.files == 1 else 's'} from {os.path.join(self.source, '')}"
+        return f"read {source}{purpose}: {self.usable_lines:,} lines, {self.tokens:,} tokens"
 
 
 @dataclass(frozen=True)
@@ -84,20 +107,32 @@ class Corpus:
     tokens: int  # word tokens of the corpus, held-out lines included
     counts: WordCounts  # of the training lines
     unknown_tokens: int  # training tokens outside the vocabulary (cut by --max-vocab / --min-count)
+    marker_tokens: int = 0  # training tokens that are the text's own unknown-word marker (--unk-token)
+
+
+def text_files(folder: Path) -> list[Path]:
+    """The .txt files under a folder, whatever the case of the extension (``a.TXT``), in path order."""
+    return sorted(file for file in folder.rglob("*") if file.name.lower().endswith(".txt") and file.is_file())
+
+
+def read_source(source: str | Path) -> SourceText:
+    """The normalised text of a file, of standard input ('-'), or of a folder's .txt files."""
+    if str(source) == STDIN_NAME:
+        return SourceText(read_text(source), "standard input")
+    path = Path(source)
+    if not path.is_dir():
+        return SourceText(read_text(path), str(path))
+    files = text_files(path)
+    if not files:
+        raise CorpusError(f"{path}: the folder holds no .txt files")
+    # Each file ends its last line, so files never run together into one line.
+    return SourceText("\n".join(read_text(file) for file in files), str(path), len(files))
 
 
 def corpus_text(source: str | Path) -> tuple[str, str]:
     """The normalised text of a file, of standard input ('-'), or of a folder's .txt files; and its name."""
-    if str(source) == STDIN_NAME:
-        return read_text(source), "standard input"
-    path = Path(source)
-    if not path.is_dir():
-        return read_text(path), str(path)
-    files = sorted(file for file in path.rglob("*.txt") if file.is_file())
-    if not files:
-        raise CorpusError(f"{path}: the folder holds no .txt files")
-    # Each file ends its last line, so files never run together into one line.
-    return "\n".join(read_text(file) for file in files), str(path)
+    read = read_source(source)
+    return read.text, read.name
 
 
 def encode_lines(token_lines: Iterable[list[str]], vocabulary: Vocabulary) -> tuple[TokenStream, int]:
@@ -112,24 +147,44 @@ def read_corpus(source: str | Path, tokenizer_config: TokenizerConfig) -> Corpus
 
     A corpus needs at least one line of two tokens: otherwise there is no next word to learn.
     """
-    text, name = corpus_text(source)
-    if not text.strip():
-        raise CorpusError(f"{name}: the corpus is empty")
-    token_lines = tokenize_lines(text, tokenizer_config)
+    read = read_source(source)
+    if not read.text.strip():
+        raise CorpusError(f"{read.name}: the corpus is empty")
+    token_lines = tokenize_lines(read.text, tokenizer_config)
     if not any(len(tokens) >= 2 for tokens in token_lines):
         raise CorpusError(
-            f"{name}: no line has two or more words, so there is no next word to learn; put one sentence per line"
+            f"{read.name}: no line has two or more words, so there is no next word to learn; put one sentence per line"
         )
-    return CorpusText(name, hashlib.sha256(text.encode("utf-8")).hexdigest(), token_lines)
+    return CorpusText(read.name, _sha256(read.text), token_lines, read.files)
 
 
-def read_validation(source: str | Path, tokenizer_config: TokenizerConfig) -> TokenLines:
-    """A validation file's token lines."""
-    text, name = corpus_text(source)
-    token_lines = tokenize_lines(text, tokenizer_config)
+def read_validation(source: str | Path, tokenizer_config: TokenizerConfig) -> CorpusText:
+    """A validation text (file, folder or standard input), read and tokenized."""
+    read = read_source(source)
+    token_lines = tokenize_lines(read.text, tokenizer_config)
     if not token_lines:
-        raise CorpusError(f"{name}: the validation file has no words")
-    return token_lines
+        raise CorpusError(f"{read.name}: the validation file has no words")
+    return CorpusText(read.name, _sha256(read.text), token_lines, read.files)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def unknown_marker(token: str, tokenizer_config: TokenizerConfig) -> str:
+    """The text's unknown-word marker as the tokenizer reads it in the text: ``<unk>`` is ``unk`` once
+    the default filters have removed the angle brackets, as it is in the text they filter.
+
+    A marker the tokenizer cuts into several tokens, or filters away, cannot be matched: refused.
+    """
+    tokens = [piece for line in tokenize_lines(token, tokenizer_config) for piece in line]
+    if len(tokens) != 1:
+        shown = "nothing" if not tokens else " ".join(repr(piece) for piece in tokens)
+        raise UsageError(
+            f"--unk-token {token!r} is not one token once --filters and --lower are applied (it reads as "
+            f"{shown}); give the marker as the text holds it, or keep its characters with --filters"
+        )
+    return tokens[0]
 
 
 def held_out_lines(line_count: int, fraction: float, seed: int) -> np.ndarray:
@@ -149,9 +204,11 @@ def build_corpus(
     validation_file_lines: TokenLines | None,
     max_words: int | None,
     min_count: int,
+    marker: str | None = None,
 ) -> Corpus:
     """Hold out the chosen lines (or take a validation file's), build the vocabulary from the training
-    lines alone, and encode both sides with it."""
+    lines alone (``marker``, the text's unknown-word marker, read as the unknown word), and encode both
+    sides with it."""
     if held_out is not None and held_out.any():
         training_lines = [tokens for tokens, chosen in zip(text.token_lines, held_out, strict=True) if not chosen]
         validation_lines: TokenLines | None = [
@@ -163,7 +220,7 @@ def build_corpus(
         validation_lines = validation_file_lines
     # One count of the training words serves the vocabulary and the unknown-word estimates.
     word_counts = count_words(training_lines)
-    vocabulary = Vocabulary.from_counts(word_counts, max_words=max_words, min_count=min_count)
+    vocabulary = Vocabulary.from_counts(word_counts, max_words=max_words, min_count=min_count, unknown_marker=marker)
     stream, unknown = encode_lines(training_lines, vocabulary)
     validation_stream = None
     if validation_lines is not None:
@@ -179,7 +236,8 @@ def build_corpus(
         validation_lines=validation_lines,
         training_lines=training_lines,
         usable_lines=text.usable_lines,
-        tokens=sum(len(tokens) for tokens in text.token_lines),
+        tokens=text.tokens,
         counts=WordCounts.from_counts(word_counts),
         unknown_tokens=unknown,
+        marker_tokens=0 if marker is None else word_counts[marker],
     )

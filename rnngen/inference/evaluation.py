@@ -11,7 +11,8 @@ Bits per character charge every unknown token for the unknown-word event and for
 no tokenizer or vocabulary policy profits from unknown words (the definition is in the README's
 "Measuring a model"): a model with <unk> pays -log2 P(<unk> | context); one without pays -log2 e for the
 escape probability e estimated from its training text, and its known tokens then -log2 (1 - e) each on
-top of their own probability.
+top of their own probability. The text's own unknown-word marker (``--unk-token``) is the unknown-word
+event as written: it costs that alone, and counts among the unknown tokens.
 """
 
 from __future__ import annotations
@@ -60,24 +61,30 @@ class _Line:
     targets: list[int | None]  # each token's id (None: outside the vocabulary), then <eol>
     positions: list[int]  # for each target, the index of the input after which it is predicted
     unknown_spellings: list[str]  # tokens without any id, for their spelling cost
+    markers: int  # the text's own unknown-word markers (--unk-token): unknown words already spelt out of it
 
 
 def _prepare(tokens: Sequence[str], stored: StoredModel) -> _Line:
     vocabulary = stored.vocabulary
     end_of_line = vocabulary.end_of_line_id
     inputs, targets, positions, unknown = [end_of_line], [], [], []
+    markers = 0
     for token in tokens:
         word_id = vocabulary.id_of(token)
         if word_id is None:
             word_id = vocabulary.unknown_id
-            unknown.append(token)
+            # The marker is the text as written: the unknown-word event is all there is to predict.
+            if token == vocabulary.unknown_marker:
+                markers += 1
+            else:
+                unknown.append(token)
         targets.append(word_id)
         positions.append(len(inputs) - 1)
         if word_id is not None:
             inputs.append(word_id)
     targets.append(end_of_line)
     positions.append(len(inputs) - 1)
-    return _Line(inputs, targets, positions, unknown)
+    return _Line(inputs, targets, positions, unknown, markers)
 
 
 def _top_outputs(engine: NumpyLanguageModel, lines: Sequence[_Line], context: ContextKind) -> Iterator[np.ndarray]:
@@ -179,6 +186,7 @@ def evaluate_lines(
             top5 += int((better < 5).sum())
             scored += len(chunk_targets)
     unknown_spellings = [token for line in lines for token in line.unknown_spellings]
+    unknown_tokens = len(unknown_spellings) + sum(line.markers for line in lines)
     bits = nats / math.log(2) + sum(spelling_bits(token, distinct) for token in unknown_spellings)
     if stored.vocabulary.unknown_id is None:
         # Without <unk> the model's probabilities cover known words only: an unknown token costs the
@@ -190,11 +198,11 @@ def evaluate_lines(
         perplexity=math.exp(nats / scored) if scored else math.inf,
         top1_accuracy=top1 / scored if scored else 0.0,
         top5_accuracy=top5 / scored if scored else 0.0,
-        oov_rate=len(unknown_spellings) / word_tokens if word_tokens else 0.0,
+        oov_rate=unknown_tokens / word_tokens if word_tokens else 0.0,
         bits_per_char=bits / characters,
         tokens=word_tokens + len(lines),
         scored_tokens=scored,
-        unknown_tokens=len(unknown_spellings),
+        unknown_tokens=unknown_tokens,
         lines=len(lines),
         characters=characters,
     )

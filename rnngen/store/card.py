@@ -39,6 +39,8 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
             "words": len(stored.vocabulary.words),
             "ids": stored.vocabulary.size,
             "unknown_word": stored.vocabulary.unknown_id is not None,
+            # The text's own marker read as the unknown word (--unk-token), as the tokenizer kept it.
+            "unknown_marker": stored.vocabulary.unknown_marker,
         },
         "model": {
             "cell": model.cell.value,

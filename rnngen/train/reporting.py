@@ -11,12 +11,25 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+@dataclass(frozen=True)
+class DataReport:
+    """What a run read before training: a line per text (which, how many files, lines and tokens), and
+    what looks wrong in the data."""
+
+    read: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
 class TrainingReporter(Protocol):
     """Receives progress; the core never prints, the command line decides how to show it."""
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int, engine: str, may_stop_early: bool) -> None:
         """Training starts: ``engine`` says which engine computes the steps and why it was chosen;
         ``may_stop_early`` whether early stopping may end it before ``epochs``."""
+
+    def on_data_read(self, report: DataReport) -> None:
+        """What the run read (the corpus, the validation text) and what looks wrong in it; told right
+        after ``on_train_begin``, before the first batch, so that the engine is named first."""
 
     def on_batch_end(self, epoch: int, step: int, logs: dict[str, float]) -> None: ...
 

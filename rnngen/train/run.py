@@ -82,6 +82,7 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         if reporter is not None:
             may_stop_early = controls.early_stopping is not None
             reporter.on_train_begin(run.training.epochs, steps, choice.describe(), may_stop_early)
+            reporter.on_data_read(run.data_report)
         stopped_early = False
         try:
             for epoch in range(epochs_done, run.training.epochs):

@@ -32,11 +32,19 @@ from rnngen.config import (
     to_json_dict,
 )
 from rnngen.data.batches import Batches, PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
-from rnngen.data.corpus import Corpus, CorpusText, build_corpus, held_out_lines, read_corpus, read_validation
+from rnngen.data.corpus import (
+    Corpus,
+    CorpusText,
+    build_corpus,
+    held_out_lines,
+    read_corpus,
+    read_validation,
+    unknown_marker,
+)
 from rnngen.errors import CorpusError, UsageError
 from rnngen.store.card import kept_figures
 from rnngen.train.checkpoints import Checkpoint, engine_of
-from rnngen.train.reporting import with_perplexities
+from rnngen.train.reporting import DataReport, with_perplexities
 from rnngen.train.request import TrainingRequest
 
 
@@ -207,6 +215,7 @@ class PreparedRun:
     training_plan: DataPlan
     validation_plan: DataPlan | None
     fingerprint: dict[str, Any]
+    data_report: DataReport
 
     def initial_output_bias(self) -> np.ndarray:
         """(vocab_size,) float32: the log of each id's add-one frequency among the training targets.
@@ -242,6 +251,8 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     """Read the corpus (and validation text), hold out the validation lines, build the vocabulary from the
     training lines, resolve the settings that depend on the corpus, plan the batches."""
     training, tokenizer_config = request.training, request.tokenizer
+    # A marker that cannot be matched is a usage error, told before the corpus is read.
+    marker = None if training.unk_token is None else unknown_marker(training.unk_token, tokenizer_config)
     text = read_corpus(request.corpus, tokenizer_config)
     val_split = resolve_val_split(text, training.val_split, request.validation is not None)
     held_out = held_out_lines(text.usable_lines, val_split, training.seed)
@@ -251,10 +262,15 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         val_split=val_split,
     )
     assert training.max_len is not None
-    validation_file_lines = (
-        None if request.validation is None else read_validation(request.validation, tokenizer_config)
+    validation_text = None if request.validation is None else read_validation(request.validation, tokenizer_config)
+    corpus = build_corpus(
+        text,
+        held_out,
+        None if validation_text is None else validation_text.token_lines,
+        training.max_vocab,
+        training.min_count,
+        marker,
     )
-    corpus = build_corpus(text, held_out, validation_file_lines, training.max_vocab, training.min_count)
     vocabulary = corpus.vocabulary
     architecture = resolve_architecture(request.architecture, corpus.counts.tokens)
     model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
@@ -267,7 +283,33 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         else data_plan(corpus.validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
     )
     fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, corpus.validation_stream, engine)
-    return PreparedRun(request, corpus, training, model_config, training_plan, validation_plan, fingerprint)
+    report = data_report(text, validation_text, corpus, training.unk_token)
+    return PreparedRun(request, corpus, training, model_config, training_plan, validation_plan, fingerprint, report)
+
+
+def data_report(
+    text: CorpusText, validation_text: CorpusText | None, corpus: Corpus, unk_token: str | None
+) -> DataReport:
+    """What the run read, and how often the text's unknown-word marker occurs; a warning when never,
+    since a mistyped or filtered marker would otherwise go unnoticed until the model is trained."""
+    read = [text.describe()]
+    if validation_text is not None:
+        read.append(validation_text.describe(" for validation"))
+    warnings = []
+    marker = corpus.vocabulary.unknown_marker
+    if unk_token is not None and marker is not None:
+        named = repr(marker)
+        if marker != unk_token:
+            named += f" (--unk-token {unk_token!r} as --filters and --lower leave it)"
+        if corpus.marker_tokens:
+            read.append(f"unknown-word marker {named}: {corpus.marker_tokens:,} of the training tokens")
+        else:
+            hint = "" if marker != unk_token else "; it is matched after --filters and --lower, as the text's words are"
+            warnings.append(
+                f"the unknown-word marker {named} never occurs in the training lines, so the model learns nothing "
+                f"about unknown words{hint}"
+            )
+    return DataReport(read, warnings)
 
 
 def kept_metrics(history: dict[str, list[float]], monitored: str) -> dict[str, float]:
@@ -303,6 +345,7 @@ def folder_config(
             "tokens": corpus.tokens,
             "training_tokens": corpus.counts.tokens,
             "unknown_tokens": corpus.unknown_tokens,
+            "unknown_marker_tokens": corpus.marker_tokens,  # the text's own (--unk-token)
             "distinct_characters": corpus.counts.distinct_characters,
             # The chance of a word the training lines lack, for bits per character without <unk>.
             "escape_probability": corpus.counts.escape_probability,
