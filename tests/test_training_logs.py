@@ -73,7 +73,7 @@ def test_a_log_gets_one_unbroken_line_per_epoch_with_its_time_and_the_time_left(
     assert "left" not in lines[-1] or epochs_run < EPOCHS
     # Nothing else in the log was cut either: every line is one of the known kinds.
     for line in stderr.splitlines():
-        assert line.startswith(("training with the ", "epoch ", "rnngen: ")), line
+        assert line.startswith(("training with the ", "read ", "epoch ", "rnngen: ")), line
 
 
 def test_the_progress_lines_the_summary_and_info_give_one_figure_one_name(logged_run: LoggedRun) -> None:
