@@ -751,7 +751,7 @@ def export(
 
 def _format_value(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.6g}"  # enough digits to match the progress lines and the summary
     if isinstance(value, str) and not value.isprintable():
         return json.dumps(value, ensure_ascii=False)  # shows tabs and newlines as \t and \n
     return str(value)
