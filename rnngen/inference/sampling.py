@@ -20,8 +20,16 @@ def allowed_probabilities(probabilities: np.ndarray, banned_ids: Iterable[int] =
     return allowed
 
 
-def choose_argmax_rows(scores: np.ndarray, banned_ids: Iterable[int] = (), overwrite: bool = False) -> np.ndarray:
-    """The best allowed id of each row of scores (batch, vocab): probabilities or logits alike.
+# Chosen for a row where nothing is left to choose: every word is banned, has probability 0 or a
+# logit of -inf (the repeat rules can rule out every word a small vocabulary has).
+NO_WORD = -1
+
+
+def choose_argmax_rows(
+    scores: np.ndarray, banned_ids: Iterable[int] = (), overwrite: bool = False, ruled_out: float = -np.inf
+) -> np.ndarray:
+    """The best allowed id of each row of scores (batch, vocab): logits, or probabilities with
+    ``ruled_out`` 0; NO_WORD where the best is no more than ``ruled_out``.
 
     With ``overwrite`` the banned columns of ``scores`` itself are overwritten, sparing a copy.
     """
@@ -29,7 +37,10 @@ def choose_argmax_rows(scores: np.ndarray, banned_ids: Iterable[int] = (), overw
     allowed[:, PADDING_ID] = -np.inf
     for banned in banned_ids:
         allowed[:, banned] = -np.inf
-    return np.argmax(allowed, axis=1)
+    chosen = np.argmax(allowed, axis=1)
+    best = allowed[np.arange(len(allowed)), chosen]
+    chosen[best <= ruled_out] = NO_WORD
+    return chosen
 
 
 def shape_distribution(allowed: np.ndarray, settings: GenerationConfig) -> np.ndarray:
@@ -121,12 +132,19 @@ def choose(
     banned_ids: Iterable[int] = (),
 ) -> np.ndarray:
     """One id per row of probabilities (batch, vocab): the most likely, or a draw from the shaped
-    distribution with each row's own random generator (so a row's text never depends on its batch)."""
+    distribution with each row's own random generator (so a row's text never depends on its batch);
+    NO_WORD for a row whose allowed words all have probability 0."""
     if not settings.samples:
-        return choose_argmax_rows(probabilities, banned_ids)
+        return choose_argmax_rows(probabilities, banned_ids, ruled_out=0.0)
     allowed = allowed_probabilities(probabilities, banned_ids)
+    empty = ~(allowed.max(axis=1) > 0)
+    # A stand-in for such rows keeps the shaping finite; they still draw, so each row's generator
+    # advances by one draw per step whatever happens to the others.
+    allowed[empty, PADDING_ID] = 1.0
     shaped = shape_distribution(allowed, settings)
     cumulative = np.cumsum(shaped, axis=1)
     draws = np.array([generator.random() for generator in generators]) * cumulative[:, -1]
     chosen = np.array([np.searchsorted(row, draw, side="right") for row, draw in zip(cumulative, draws, strict=True)])
-    return np.minimum(chosen, shaped.shape[1] - 1)
+    chosen = np.minimum(chosen, shaped.shape[1] - 1)
+    chosen[empty] = NO_WORD
+    return chosen
