@@ -7,6 +7,7 @@ import json
 import os
 import select
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,50 @@ def test_argmax_with_the_penalty_takes_the_best_penalised_logit(tmp_path: Path) 
         word_id = random_generator.vocabulary.id_of(word)
         assert probability == pytest.approx(float(readings.probabilities()[0, word_id]))
         readings.feed(np.array([word_id]))
+
+
+def word_pairs(text: str) -> list[tuple[str, str]]:
+    words = text.split()
+    return list(zip(words, words[1:], strict=False))
+
+
+def test_a_looping_model_stops_repeating_itself(seed_model: Path, tmp_path: Path) -> None:
+    arguments = ["generate", "있다", "-n", "12", "-m", str(seed_model)]
+    looping = rnngen(*arguments, cwd=tmp_path)
+    assert looping.returncode == 0 and looping.stderr == ""
+    pairs = word_pairs(looping.stdout)
+    assert len(set(pairs)) < len(pairs), "the example needs a prompt the model loops on"
+    for options in (["--no-repeat-ngram", "2"], ["--no-repeat-ngram", "2", "--beam", "3"]):
+        held = rnngen(*arguments, *options, cwd=tmp_path)
+        assert held.returncode == 0 and held.stderr == ""
+        pairs = word_pairs(held.stdout)
+        assert len(set(pairs)) == len(pairs) and len(pairs) > 3, held.stdout
+    for options in (["--repetition-penalty", "5"], ["--repetition-penalty", "5", "--beam", "3"]):
+        penalised = rnngen(*arguments, *options, cwd=tmp_path)
+        assert penalised.returncode == 0 and penalised.stderr == ""
+        assert penalised.stdout != looping.stdout  # ... 있다 있다 있다 ... is broken up
+
+
+def test_one_prompt_is_printed_as_it_grows(seed_model: Path, tmp_path: Path) -> None:
+    script = f"rnngen generate 오늘 -n 1000000 -m {seed_model} | head -c 50; echo; echo status=${{PIPESTATUS[0]}}"
+    started = time.monotonic()
+    result = subprocess.run(["bash", "-c", script], capture_output=True, timeout=60, env=os.environ)
+    assert time.monotonic() - started < 20
+    # 50 bytes may end inside a character.
+    printed, status = result.stdout.decode(errors="replace").rsplit("\n", 2)[:2]
+    assert status == "status=0" and result.stderr == b""
+    assert printed.startswith("오늘 날씨가 정말 좋다")
+
+
+def test_printed_as_it_grows_or_all_at_once_the_text_is_the_same(seed_model: Path, tmp_path: Path) -> None:
+    for options in (
+        [],
+        ["--temperature", "2", "--seed", "1"],
+        ["--no-repeat-ngram", "1", "--top-p", "0.9", "--seed", "2"],
+    ):
+        arguments = ["-n", "30", "-m", str(seed_model), *options]
+        streamed = rnngen("generate", "집 앞", *arguments, cwd=tmp_path)
+        batched = rnngen("generate", "-", *arguments, cwd=tmp_path, stdin="집 앞\n")
+        as_json = rnngen("generate", "집 앞", "--json", *arguments, cwd=tmp_path)
+        assert streamed.returncode == 0 and streamed.stdout == batched.stdout
+        assert json.loads(as_json.stdout)["text"] + "\n" == streamed.stdout
