@@ -299,10 +299,18 @@ class GenerationConfig:
     seed: int | None = None  # None: a fresh random seed for each run
     stop_at_eol: bool = False
     strict: bool = False
+    # Never complete an n-gram of this many tokens that the text (prompt included) already holds; 0: off.
+    no_repeat_ngram: int = 0
+    # CTRL's repetition penalty on the logits of the tokens the text already holds; 1.0: off.
+    repetition_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         if self.words < 0:
             raise ValueError("words must be at least 0")
+        if self.no_repeat_ngram < 0:
+            raise ValueError("no_repeat_ngram must be at least 0 (0: off)")
+        if not self.repetition_penalty > 0:
+            raise ValueError("repetition_penalty must be above 0 (1: off)")
         if self.temperature is not None and self.temperature < 0:
             raise ValueError("temperature must be at least 0")
         if self.top_k is not None and self.top_k < 1:

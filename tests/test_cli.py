@@ -199,3 +199,54 @@ def test_an_unusable_output_is_refused_before_training(tmp_path: Path) -> None:
     (tmp_path / "locked" / "inner").write_text("x", encoding="utf-8")
     result = rnngen("train", "seed.txt", "-o", "locked/inner/model", "--epochs", "500", cwd=tmp_path, timeout=60)
     assert_clean_failure(result, 1, "cannot write the model folder here")
+
+
+def test_unknown_words_are_named_as_typed_once_each_and_briefly(trained_workspace: Path) -> None:
+    long_word = "거북이" * 14  # 42 characters
+    many = " ".join(f"새{index}" for index in range(12))
+    prompt = f"Turtle, 거북이 오늘 거북이 {long_word} {many}"
+    result = rnngen("generate", prompt, "-n", "1", cwd=trained_workspace)
+    assert result.returncode == 0
+    assert result.stdout == f"{prompt} 날씨가\n"
+    named = " ".join(["Turtle,", "거북이", long_word[:27] + "...", *[f"새{index}" for index in range(7)]])
+    assert result.stderr.splitlines() == [f"rnngen: warning: unknown words skipped: {named} and 5 more"]
+
+
+def test_unknown_words_of_prompts_from_stdin_name_their_line(trained_workspace: Path) -> None:
+    for command in (["generate", "-", "-n", "1"], ["next", "-", "-k", "1"]):
+        result = rnngen(*command, cwd=trained_workspace, stdin="오늘\n\n거북이 집\n오늘 빵 빵\n")
+        assert result.returncode == 0
+        assert result.stderr.splitlines() == [
+            "rnngen: warning: line 3: unknown words skipped: 거북이",
+            "rnngen: warning: line 4: unknown words skipped: 빵",
+        ]
+
+
+def test_several_unquoted_words_are_one_prompt(trained_workspace: Path) -> None:
+    quoted = rnngen("generate", "집 앞", "-n", "3", cwd=trained_workspace)
+    unquoted = rnngen("generate", "집", "앞", "-n", "3", cwd=trained_workspace)
+    assert (unquoted.returncode, unquoted.stdout, unquoted.stderr) == (0, "집 앞 공원에 사람들이 모여\n", "")
+    assert quoted.stdout == unquoted.stdout
+    listed = rnngen("next", "집", "앞", "-k", "1", cwd=trained_workspace)
+    assert listed.returncode == 0 and listed.stdout.endswith("\t공원에\n")
+
+
+def test_next_reads_prompts_from_stdin(trained_workspace: Path) -> None:
+    plain = rnngen("next", "-", "-k", "2", cwd=trained_workspace, stdin="집\n아이들이 놀이터에서\n")
+    assert plain.returncode == 0 and plain.stderr == ""
+    blocks = plain.stdout.split("\n\n")
+    # Each prompt's K lines, then an empty line.
+    assert len(blocks) == 3 and blocks[2] == ""
+    assert [len(block.splitlines()) for block in blocks[:2]] == [2, 2]
+    assert blocks[0].splitlines()[0].endswith("\t앞") and blocks[1].splitlines()[0].endswith("\t신나게")
+    alone = rnngen("next", "집", "-k", "2", cwd=trained_workspace)
+    assert blocks[0] + "\n" == alone.stdout
+    as_json = rnngen("next", "-", "-k", "2", "--json", cwd=trained_workspace, stdin="집\n아이들이 놀이터에서\n")
+    lists = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [[entry["word"] for entry in listed][0] for listed in lists] == ["앞", "신나게"]
+    assert all(len(listed) == 2 for listed in lists)
+
+
+def test_words_counts_tokens_in_the_help(tmp_path: Path) -> None:
+    result = rnngen("generate", "--help", cwd=tmp_path)
+    assert "Tokens to add" in " ".join(result.stdout.split())

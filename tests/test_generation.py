@@ -7,6 +7,7 @@ import json
 import os
 import select
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,115 @@ def test_bad_generation_options_are_usage_errors(seed_model: Path, tmp_path: Pat
         result = rnngen("generate", "오늘", *arguments, "-m", str(seed_model), cwd=tmp_path)
         assert result.returncode == 2, arguments
         assert "Traceback" not in result.stderr
+
+
+def token_ngrams(generator: TextGenerator, prompt: str, words: list[str], size: int) -> list[tuple[int, ...]]:
+    ids = generator._encode(prompt, strict=False).ids + [generator.vocabulary.id_of(word) for word in words]
+    return [tuple(ids[start : start + size]) for start in range(len(ids) - size + 1)]
+
+
+REPEAT_SETTINGS = {
+    "argmax": GenerationConfig(words=10, no_repeat_ngram=2),
+    "sampling": GenerationConfig(words=10, no_repeat_ngram=2, temperature=2.0, top_k=3, top_p=0.9, seed=3),
+    "beam": GenerationConfig(words=10, no_repeat_ngram=2, beam=3),
+}
+
+
+@pytest.mark.parametrize("settings", REPEAT_SETTINGS.values(), ids=REPEAT_SETTINGS.keys())
+def test_no_ngram_of_the_text_repeats(random_generator: TextGenerator, settings: GenerationConfig) -> None:
+    prompts = ["a", "a b a", "c c", "d b"]
+    generations = random_generator.generate_batch(prompts, settings)
+    for prompt, generation in zip(prompts, generations, strict=True):
+        bigrams = token_ngrams(random_generator, prompt, generation.words, 2)
+        if prompt != "c c":  # that prompt repeats itself; nothing generated may add another
+            assert len(set(bigrams)) == len(bigrams), generation.text
+        assert bigrams.count((3, 3)) <= 1
+        assert generation.words  # a vocabulary of four words has sixteen pairs: none runs out this soon
+    # Each prompt has its own history: in a batch or alone, the same text.
+    alone = [random_generator.generate(prompt, settings, index=i).text for i, prompt in enumerate(prompts)]
+    assert [generation.text for generation in generations] == alone
+
+
+@pytest.mark.parametrize("settings", REPEAT_SETTINGS.values(), ids=REPEAT_SETTINGS.keys())
+def test_a_continuation_ends_where_the_rules_leave_no_word(random_generator: TextGenerator, settings) -> None:  # type: ignore[no-untyped-def]
+    every_token_once = GenerationConfig(**{**settings.__dict__, "no_repeat_ngram": 1, "words": 10})
+    generation = random_generator.generate("a", every_token_once)
+    assert sorted(["a", *generation.words]) == ["a", "b", "c", "d"]
+
+
+def test_argmax_with_the_penalty_takes_the_best_penalised_logit(tmp_path: Path) -> None:
+    vocabulary = Vocabulary(("a", "b", "c", "d"))
+    config = small_config(vocabulary.size, cell=CellKind.gru, embedding_dim=3, units=4)
+    weights = random_weights(config, seed=5, scale=1.5)
+    weights["output.bias"] += 5.0  # every logit positive: the penalty divides them
+    random_generator = TextGenerator(saved_model(tmp_path / "model", vocabulary, config, weights))
+    settings = GenerationConfig(words=8, repetition_penalty=5.0)
+    readings = random_generator._read_prompts([random_generator._encode("a b", strict=False)])
+    text = [1, 2]
+    expected = []
+    for _ in range(settings.words):
+        logits = readings.logits()[0].astype(np.float64)
+        seen = sorted(set(text))
+        logits[seen] = np.where(logits[seen] > 0, logits[seen] / 5.0, logits[seen] * 5.0)
+        logits[[0, random_generator.vocabulary.end_of_line_id]] = -np.inf
+        word_id = int(np.argmax(logits))
+        expected.append(random_generator.vocabulary.word_of(word_id))
+        text.append(word_id)
+        readings.feed(np.array([word_id]))
+    plain = random_generator.generate_batch(["a b"], settings, with_probabilities=False)[0]
+    with_probabilities = random_generator.generate("a b", settings)
+    assert plain.words == with_probabilities.words == expected
+    assert expected != random_generator.generate("a b", GenerationConfig(words=8)).words
+    # The probabilities reported are still the model's own.
+    readings = random_generator._read_prompts([random_generator._encode("a b", strict=False)])
+    for word, probability in zip(with_probabilities.words, with_probabilities.probabilities, strict=True):
+        word_id = random_generator.vocabulary.id_of(word)
+        assert probability == pytest.approx(float(readings.probabilities()[0, word_id]))
+        readings.feed(np.array([word_id]))
+
+
+def word_pairs(text: str) -> list[tuple[str, str]]:
+    words = text.split()
+    return list(zip(words, words[1:], strict=False))
+
+
+def test_a_looping_model_stops_repeating_itself(seed_model: Path, tmp_path: Path) -> None:
+    arguments = ["generate", "있다", "-n", "12", "-m", str(seed_model)]
+    looping = rnngen(*arguments, cwd=tmp_path)
+    assert looping.returncode == 0 and looping.stderr == ""
+    pairs = word_pairs(looping.stdout)
+    assert len(set(pairs)) < len(pairs), "the example needs a prompt the model loops on"
+    for options in (["--no-repeat-ngram", "2"], ["--no-repeat-ngram", "2", "--beam", "3"]):
+        held = rnngen(*arguments, *options, cwd=tmp_path)
+        assert held.returncode == 0 and held.stderr == ""
+        pairs = word_pairs(held.stdout)
+        assert len(set(pairs)) == len(pairs) and len(pairs) > 3, held.stdout
+    for options in (["--repetition-penalty", "5"], ["--repetition-penalty", "5", "--beam", "3"]):
+        penalised = rnngen(*arguments, *options, cwd=tmp_path)
+        assert penalised.returncode == 0 and penalised.stderr == ""
+        assert penalised.stdout != looping.stdout  # ... 있다 있다 있다 ... is broken up
+
+
+def test_one_prompt_is_printed_as_it_grows(seed_model: Path, tmp_path: Path) -> None:
+    script = f"rnngen generate 오늘 -n 1000000 -m {seed_model} | head -c 50; echo; echo status=${{PIPESTATUS[0]}}"
+    started = time.monotonic()
+    result = subprocess.run(["bash", "-c", script], capture_output=True, timeout=60, env=os.environ)
+    assert time.monotonic() - started < 20
+    # 50 bytes may end inside a character.
+    printed, status = result.stdout.decode(errors="replace").rsplit("\n", 2)[:2]
+    assert status == "status=0" and result.stderr == b""
+    assert printed.startswith("오늘 날씨가 정말 좋다")
+
+
+def test_printed_as_it_grows_or_all_at_once_the_text_is_the_same(seed_model: Path, tmp_path: Path) -> None:
+    for options in (
+        [],
+        ["--temperature", "2", "--seed", "1"],
+        ["--no-repeat-ngram", "1", "--top-p", "0.9", "--seed", "2"],
+    ):
+        arguments = ["-n", "30", "-m", str(seed_model), *options]
+        streamed = rnngen("generate", "집 앞", *arguments, cwd=tmp_path)
+        batched = rnngen("generate", "-", *arguments, cwd=tmp_path, stdin="집 앞\n")
+        as_json = rnngen("generate", "집 앞", "--json", *arguments, cwd=tmp_path)
+        assert streamed.returncode == 0 and streamed.stdout == batched.stdout
+        assert json.loads(as_json.stdout)["text"] + "\n" == streamed.stdout

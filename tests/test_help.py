@@ -40,7 +40,7 @@ def test_command_summaries_are_whole(tmp_path: Path) -> None:
     commands = listing[listing.index("Commands") :]
     assert "..." not in commands
     flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", listing).split())
-    assert "Continue PROMPT word by word (the most likely word, unless sampling or beam options are given)." in flat
+    assert "Continue PROMPT token by token (the most likely one, unless sampling or beam options are given)." in flat
     for name in COMMANDS:
         assert re.search(rf"│ {name} ", listing), name
 

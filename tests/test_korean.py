@@ -123,6 +123,27 @@ def test_composed_and_decomposed_prompts_generate_the_same(
         assert WORD_START not in composed.text
 
 
+def test_unknown_words_are_named_as_typed_not_as_pieces(tmp_path: Path) -> None:
+    folder = hand_made(tmp_path / "morph", "morph", MORPH_WORDS)
+    result = rnngen("generate", "영화가 거북이가 거북이를", "-n", "1", "--json", "-m", str(folder), cwd=tmp_path)
+    assert result.returncode == 0
+    # Kiwi cuts "거북이가" into "▁거북이" and "가": the warning names the word as it was typed.
+    assert result.stderr.splitlines() == ["rnngen: warning: unknown words skipped: 거북이가 거북이를"]
+    assert json.loads(result.stdout)["unknown_words"] == ["거북이가", "거북이를"]
+
+
+@pytest.mark.parametrize(("kind", "words"), [("morph", MORPH_WORDS), ("char", CHAR_WORDS)])
+def test_a_text_printed_as_it_grows_joins_its_pieces_as_a_whole_text_does(
+    tmp_path: Path, kind: str, words: tuple[str, ...]
+) -> None:
+    folder = hand_made(tmp_path / kind, kind, words)
+    for prompt in ("영화", "영화.", ""):
+        arguments = ["-n", "12", "--temperature", "1.5", "--seed", "3", "-m", str(folder)]
+        streamed = rnngen("generate", prompt, *arguments, cwd=tmp_path)
+        whole = rnngen("generate", "-", *arguments, cwd=tmp_path, stdin=prompt + "\n")
+        assert streamed.returncode == 0 and streamed.stdout == whole.stdout, prompt
+
+
 def run_without_kiwipiepy(arguments: list[str], cwd: Path, blocker: Path) -> subprocess.CompletedProcess[str]:
     """The console script with kiwipiepy made unimportable, as on a machine without the ko extra."""
     blocker.mkdir(exist_ok=True)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from rnngen.config import GenerationConfig
-from rnngen.inference.sampling import allowed_probabilities, choose, shape_distribution
+from rnngen.inference import sampling
+from rnngen.inference.sampling import allowed_probabilities, choose, nucleus, shape_distribution
 
 # ids: 0 padding, then four words
 PROBABILITIES = np.array([[0.30, 0.10, 0.35, 0.05, 0.20]])
@@ -58,3 +59,45 @@ def test_sampling_follows_the_distribution_and_the_seed() -> None:
 def test_impossible_settings_are_refused(arguments: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         GenerationConfig(**arguments)  # type: ignore[arg-type]
+
+
+def nucleus_by_full_sort(probabilities: np.ndarray, top_p: float) -> np.ndarray:
+    """Top-p's words the plain way: every row sorted whole (stable, so ties go by id)."""
+    order = np.argsort(-probabilities, axis=1, kind="stable")
+    sorted_probabilities = np.take_along_axis(probabilities, order, axis=1)
+    before = np.cumsum(sorted_probabilities, axis=1) - sorted_probabilities
+    keep = np.zeros(probabilities.shape, dtype=bool)
+    np.put_along_axis(keep, order, before < top_p, axis=1)
+    return keep
+
+
+@pytest.mark.parametrize("top_p", [0.05, 0.5, 0.75, 0.9, 0.99, 0.999999])
+def test_top_p_keeps_the_words_a_full_sort_keeps(top_p: float) -> None:
+    rng = np.random.default_rng(3)
+    vocabulary = 5_000
+    peaked = rng.dirichlet(np.full(vocabulary, 0.02), size=40)  # a few dozen words hold most of it
+    flat = rng.dirichlet(np.full(vocabulary, 5.0), size=40)  # the nucleus runs into the thousands
+    # Ties where a partial sort could cut among them: a few values shared by many words.
+    tied = rng.choice([1.0, 2.0, 3.0], size=(40, vocabulary)) * (rng.random((40, vocabulary)) < 0.05)
+    tied[:, 0] += 1.0
+    after_top_k = shape_distribution(allowed_probabilities(peaked), GenerationConfig(top_k=40))
+    # Totals that meet top_p exactly (0.5, 0.75): the sums' order decides, so these rows are sorted whole.
+    exact = np.tile([0.5, 0.25, 0.125, 0.0625, 0.0625], (3, 1))
+    for rows in (peaked, flat, tied / tied.sum(axis=1, keepdims=True), after_top_k, peaked[:, :30] / 2, exact):
+        np.testing.assert_array_equal(nucleus(rows, top_p), nucleus_by_full_sort(rows, top_p))
+
+
+def test_top_p_sorts_a_row_whole_only_when_its_totals_meet_top_p(monkeypatch: pytest.MonkeyPatch) -> None:
+    sorted_whole: list[int] = []
+    full_sort = sampling._nucleus_by_full_sort
+
+    def counting(probabilities: np.ndarray, top_p: float) -> np.ndarray:
+        sorted_whole.append(len(probabilities))
+        return full_sort(probabilities, top_p)
+
+    monkeypatch.setattr(sampling, "_nucleus_by_full_sort", counting)
+    rows = np.random.default_rng(4).dirichlet(np.full(2_000, 0.1), size=30)
+    nucleus(rows, 0.9)
+    assert sorted_whole == []
+    nucleus(np.array([[0.5, 0.25, 0.25], [0.6, 0.3, 0.1]]), 0.75)
+    assert sorted_whole == [1]

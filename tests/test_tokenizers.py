@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,25 @@ def test_generated_tokens_attach_to_the_prompt_as_they_were_cut(kind: str, token
 @pytest.mark.parametrize("kind", ["morph", "char"])
 def test_continuing_an_empty_prompt_starts_without_a_space(kind: str) -> None:
     assert tokenizer(kind).extend("", ["▁정", "말"] if kind == "morph" else ["▁", "정", "말"]) == "정말"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("text", ["", "영화"])
+def test_text_grows_piece_by_piece_as_each_token_comes(kind: TokenizerKind, text: str) -> None:
+    tokens = {"word": ["가", "좋다"], "morph": ["▁", "가", "▁정말", "다"], "char": ["▁", "▁", "가", "▁", "좋"]}[kind]
+    taken: list[str] = []
+
+    def arriving() -> Iterator[str]:
+        for token in tokens:
+            taken.append(token)
+            yield token
+
+    shown = ""
+    for piece in tokenizer(kind).extend_pieces(text, arriving()):
+        shown += piece
+        # What is shown is always the whole text for the tokens that have come so far.
+        assert shown == tokenizer(kind).extend(text, taken)
+    assert shown == tokenizer(kind).extend(text, tokens)
 
 
 @pytest.mark.parametrize("kind", KINDS)

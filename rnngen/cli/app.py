@@ -58,6 +58,9 @@ _MODEL_PANEL = "Model"
 _TRAINING_PANEL = "Training"
 _EXECUTION_PANEL = "Execution"
 _OUTPUT_PANEL = "Output"
+# And the panels of `generate --help`.
+_DECODING_PANEL = "Choosing tokens"
+_CONTINUATION_PANEL = "Continuation"
 
 
 def _escaped(text: str) -> str:
@@ -539,32 +542,114 @@ def _read_model(model: Path | None) -> StoredModel:
     return read_model_folder(find_model(model))
 
 
+STDIN_PROMPTS = ["-"]
+
+
+def _one_prompt(words: list[str]) -> str:
+    """The words of PROMPT as one prompt: `rnngen generate 오늘 영화` is `rnngen generate "오늘 영화"`."""
+    return " ".join(words)
+
+
+def _warn_unknown(words: list[str], line: int | None = None) -> None:
+    """One warning naming a prompt's unknown words (as typed), and its line when prompts come from stdin."""
+    if words:
+        from rnngen.inference.generation import name_words
+
+        where = "" if line is None else f"line {line}: "
+        _warn(f"{where}unknown words skipped: {name_words(words)}")
+
+
 @app.command()
 @_reports_errors
 def generate(
     prompt: Annotated[
-        str, typer.Argument(metavar="PROMPT", help="Words to continue; '-' reads one prompt per line from stdin.")
+        list[str],
+        typer.Argument(
+            metavar="PROMPT...", help="Words to continue, quoted or not; '-' reads one prompt per line from stdin."
+        ),
     ],
     model: ModelOption = None,
-    words: Annotated[int, typer.Option("--words", "-n", min=0, help="Words to add.")] = _GENERATION.words,
+    words: Annotated[
+        int,
+        typer.Option(
+            "--words",
+            "-n",
+            min=0,
+            metavar="INTEGER",
+            rich_help_panel=_CONTINUATION_PANEL,
+            help="Tokens to add: words, morpheme pieces or characters, as the model's tokenizer splits text.",
+        ),
+    ] = _GENERATION.words,
     temperature: Annotated[
-        Optional[float], typer.Option(min=0.0, help="Sample; below 1 sharper, above 1 more varied (0: argmax).")
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            metavar="FLOAT",
+            help="Sample; below 1 sharper, above 1 more varied (0: argmax).",
+            rich_help_panel=_DECODING_PANEL,
+        ),
     ] = _GENERATION.temperature,
     top_k: Annotated[
-        Optional[int], typer.Option(min=1, help="Sample among the K most likely words.")
+        Optional[int],
+        typer.Option(
+            min=1, metavar="INTEGER", help="Sample among the K most likely words.", rich_help_panel=_DECODING_PANEL
+        ),
     ] = _GENERATION.top_k,
     top_p: Annotated[
-        Optional[float], typer.Option(min=0.0, max=1.0, help="Sample among the most likely words totalling P.")
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="FLOAT",
+            help="Sample among the most likely words totalling P.",
+            rich_help_panel=_DECODING_PANEL,
+        ),
     ] = _GENERATION.top_p,
-    beam: Annotated[int, typer.Option(min=1, help="Beam search over N whole continuations.")] = _GENERATION.beam,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for sampling: same seed, same text.")] = _GENERATION.seed,
+    beam: Annotated[
+        int,
+        typer.Option(
+            min=1, metavar="INTEGER", help="Beam search over N whole continuations.", rich_help_panel=_DECODING_PANEL
+        ),
+    ] = _GENERATION.beam,
+    no_repeat_ngram: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="INTEGER",
+            rich_help_panel=_DECODING_PANEL,
+            help="Never complete a run of N tokens that the text, prompt included, already holds (0: off).",
+        ),
+    ] = _GENERATION.no_repeat_ngram,
+    repetition_penalty: Annotated[
+        float,
+        typer.Option(
+            metavar="FLOAT",
+            rich_help_panel=_DECODING_PANEL,
+            help="Divide the logit of every token already in the text, prompt included, by F where positive "
+            "and multiply it where negative; above 1 holds repeats back (1: off).",
+        ),
+    ] = _GENERATION.repetition_penalty,
+    seed: Annotated[
+        Optional[int],
+        typer.Option(
+            metavar="INTEGER", help="Seed for sampling: same seed, same text.", rich_help_panel=_DECODING_PANEL
+        ),
+    ] = _GENERATION.seed,
     stop_at_eol: Annotated[
-        bool, typer.Option("--stop-at-eol", help="Stop early where the model ends the line.")
+        bool,
+        typer.Option(
+            "--stop-at-eol", help="Stop early where the model ends the line.", rich_help_panel=_CONTINUATION_PANEL
+        ),
     ] = _GENERATION.stop_at_eol,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = _GENERATION.strict,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per prompt.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per prompt, printed when its text is complete.")
+    ] = False,
 ) -> None:
-    """Continue PROMPT word by word (the most likely word, unless sampling or beam options are given)."""
+    """Continue PROMPT token by token (the most likely one, unless sampling or beam options are given).
+
+    One prompt's text is printed as it grows (with --beam, once the search ends), except with --json.
+    """
     try:
         settings = GenerationConfig(
             words=words,
@@ -575,23 +660,35 @@ def generate(
             seed=seed,
             stop_at_eol=stop_at_eol,
             strict=strict,
+            no_repeat_ngram=no_repeat_ngram,
+            repetition_penalty=repetition_penalty,
         )
     except ValueError as error:
         raise _option_error(error) from None
     from rnngen.inference.generation import TextGenerator
 
     generator = TextGenerator(_read_model(model))
-    if prompt == "-":
+    from_stdin = prompt == STDIN_PROMPTS
+    if not from_stdin and not as_json:
+        stream = generator.stream(_one_prompt(prompt), settings)
+        _warn_unknown(stream.unknown_words)
+        for piece in stream.pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()  # each token as it comes: `| head -c 300` stops generation at once
+        print()
+        return
+    if from_stdin:
         from rnngen.cli.prompts import prompt_batches
 
         batches = prompt_batches(sys.stdin.buffer, generator.prompts_per_batch)
     else:
-        batches = iter([[prompt]])
+        batches = iter([[_one_prompt(prompt)]])
     index = 0
     for batch in batches:
-        for result in generator.generate_batch(batch, settings, first_index=index, with_probabilities=as_json):
-            if result.unknown_words:
-                _warn(f"unknown words skipped: {' '.join(result.unknown_words)}")
+        for line, result in enumerate(
+            generator.generate_batch(batch, settings, first_index=index, with_probabilities=as_json), index + 1
+        ):
+            _warn_unknown(result.unknown_words, line if from_stdin else None)
             print(json.dumps(result.to_json(), ensure_ascii=False) if as_json else result.text)
         index += len(batch)
         sys.stdout.flush()
@@ -600,23 +697,48 @@ def generate(
 @app.command("next")
 @_reports_errors
 def next_words(
-    prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="Words so far.")],
+    prompt: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PROMPT...", help="Words so far, quoted or not; '-' reads one prompt per line from stdin."
+        ),
+    ],
     model: ModelOption = None,
-    count: Annotated[int, typer.Option("-k", "--count", min=1, help="How many words to list.")] = 5,
+    count: Annotated[int, typer.Option("-k", "--count", min=1, metavar="INTEGER", help="How many words to list.")] = 5,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse prompts with unknown words.")] = False,
-    as_json: JsonOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list per prompt, on one line.")] = False,
 ) -> None:
-    """List the K most likely next words after PROMPT with their probabilities."""
-    from rnngen.inference.generation import TextGenerator
+    """List the K most likely next words after PROMPT with their probabilities.
 
-    words, unknown = TextGenerator(_read_model(model)).next_words(prompt, count, strict=strict)
-    if unknown:
-        _warn(f"unknown words skipped: {' '.join(unknown)}")
-    if as_json:
-        print(json.dumps([{"word": word.word, "probability": word.probability} for word in words], ensure_ascii=False))
+    With '-', each prompt's lines are followed by an empty line.
+    """
+    from rnngen.inference.generation import NextWord, TextGenerator
+
+    def show(words: list[NextWord]) -> None:
+        if as_json:
+            listed = [{"word": word.word, "probability": word.probability} for word in words]
+            print(json.dumps(listed, ensure_ascii=False))
+            return
+        for word in words:
+            print(f"{word.probability:.4f}\t{word.word}")
+
+    generator = TextGenerator(_read_model(model))
+    if prompt != STDIN_PROMPTS:
+        words, unknown = generator.next_words(_one_prompt(prompt), count, strict=strict)
+        _warn_unknown(unknown)
+        show(words)
         return
-    for word in words:
-        print(f"{word.probability:.4f}\t{word.word}")
+    from rnngen.cli.prompts import prompt_batches
+
+    line = 0
+    for batch in prompt_batches(sys.stdin.buffer, generator.prompts_per_batch):
+        for words, unknown in generator.next_words_batch(batch, count, strict=strict):
+            line += 1
+            _warn_unknown(unknown, line)
+            show(words)
+            if not as_json:
+                print()  # the end of this prompt's list
+        sys.stdout.flush()
 
 
 @app.command()

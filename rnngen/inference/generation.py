@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +12,9 @@ from threadpoolctl import threadpool_limits
 from rnngen.config import GenerationConfig
 from rnngen.data.vocab import Encoded
 from rnngen.errors import ModelFolderError, UnknownWordsError
-from rnngen.inference.sampling import allowed_probabilities, choose, choose_argmax_rows
-from rnngen.network.forward import NumpyLanguageModel, Readings
+from rnngen.inference.repetition import RepeatRules
+from rnngen.inference.sampling import NO_WORD, allowed_probabilities, choose, choose_argmax_rows
+from rnngen.network.forward import NumpyLanguageModel, Readings, softmax_in_place
 from rnngen.store.folder import StoredModel, read_model_folder
 from rnngen.text import make_tokenizer
 from rnngen.text.clean import normalize_text
@@ -29,7 +30,7 @@ class Generation:
     # WORD_START ("▁") marks a token that begins a new word.
     words: list[str]
     probabilities: list[float]  # the model's probability of each generated word, before any shaping
-    unknown_words: list[str]
+    unknown_words: list[str]  # the prompt's words as typed that the vocabulary lacks (or lacks pieces of)
     text: str
 
     def to_json(self) -> dict[str, object]:
@@ -57,6 +58,29 @@ LOGITS_PER_BATCH = 2**24
 class NextWord:
     word: str
     probability: float
+
+
+@dataclass(frozen=True)
+class TextStream:
+    """One prompt being continued: its unknown words at once, its text as the tokens are chosen."""
+
+    prompt: str
+    unknown_words: list[str]
+    # The text piece by piece: the prompt, then what each token adds; joined, ``Generation.text``.
+    pieces: Iterator[str]
+
+
+# Messages name at most this many words, each cut to at most this many characters.
+NAMED_WORDS = 10
+NAMED_WORD_LENGTH = 30
+
+
+def name_words(words: Sequence[str]) -> str:
+    """Words for a one-line message, separated by spaces: the first NAMED_WORDS, each long one cut
+    short with "...", and how many more there are."""
+    shown = [word if len(word) <= NAMED_WORD_LENGTH else word[: NAMED_WORD_LENGTH - 3] + "..." for word in words]
+    more = len(shown) - NAMED_WORDS
+    return " ".join(shown[:NAMED_WORDS]) + (f" and {more} more" if more > 0 else "")
 
 
 @dataclass(frozen=True)
@@ -121,10 +145,28 @@ class TextGenerator:
         encoded = []
         for text, tokens in zip(prompts, self.tokenizer.split_lines(prompts), strict=True):
             prompt = self.vocabulary.encode(tokens)
-            if strict and prompt.unknown_words:
-                raise UnknownWordsError(f"unknown words in the prompt: {' '.join(prompt.unknown_words)}")
-            encoded.append(_Prompt(prompt.ids, prompt.unknown_words, self._word_closed(text, tokens)))
+            unknown = self._typed_unknown_words(text, prompt.unknown_words) if prompt.unknown_words else []
+            if strict and unknown:
+                raise UnknownWordsError(f"unknown words in the prompt: {name_words(unknown)}")
+            encoded.append(_Prompt(prompt.ids, unknown, self._word_closed(text, tokens)))
         return encoded
+
+    def _typed_unknown_words(self, text: str, unknown_tokens: Sequence[str]) -> list[str]:
+        """The words of the text, as typed and each once, that gave one or more of the unknown tokens.
+
+        Tokens are lower-cased, filtered and, for the morph and char tokenizers, pieces of words
+        ("▁거북이"): each typed word is split alone to see which of them the vocabulary lacks. Unknown
+        tokens that belong to no typed word (the char tokenizer's space, "▁") are named as they are.
+        """
+        typed = list(dict.fromkeys(text.split()))
+        unknown = set(unknown_tokens)
+        named, explained = [], set()
+        for word, tokens in zip(typed, self.tokenizer.split_lines(typed), strict=True):
+            missing = unknown.intersection(tokens)
+            if missing:
+                named.append(word)
+                explained |= missing
+        return named + list(dict.fromkeys(token for token in unknown_tokens if token not in explained))
 
     def _word_closed(self, text: str, tokens: Sequence[str]) -> bool:
         """Whether the prompt's last word is over, so that the continuation must start a new one.
@@ -170,15 +212,16 @@ class TextGenerator:
         first_index: int = 0,
         with_probabilities: bool = True,
     ) -> list[Generation]:
-        """Continue several prompts at once, each by up to ``settings.words`` words.
+        """Continue several prompts at once, each by up to ``settings.words`` tokens.
 
         Unknown prompt words are reported (or refused when ``strict``); a model trained with an
         unknown-word id reads them as that, others skip them. The printed text keeps the prompt as
         the user wrote it. The end of a line is never printed: with ``stop_at_eol`` a continuation
-        stops there, otherwise the best other word is taken. Sampling draws from a generator seeded
-        with (seed, prompt index), so a prompt's text does not depend on the batch it came in.
-        Without ``with_probabilities`` argmax skips the softmax (a third of the time on a large
-        vocabulary) and each generation's ``probabilities`` stays empty.
+        stops there, otherwise the best other word is taken; a continuation also stops where the
+        repeat rules leave no word. Sampling draws from a generator seeded with (seed, prompt index),
+        so a prompt's text does not depend on the batch it came in. Without ``with_probabilities``
+        argmax skips the softmax (a third of the time on a large vocabulary) and each generation's
+        ``probabilities`` stays empty.
         """
         settings = settings or GenerationConfig()
         texts = [normalize_text(prompt).strip() for prompt in prompts]
@@ -197,42 +240,75 @@ class TextGenerator:
             generations.append(Generation(text, words, draft.probabilities, prompt.unknown_words, joined))
         return generations
 
+    def stream(self, prompt: str, settings: GenerationConfig | None = None, index: int = 0) -> TextStream:
+        """Continue one prompt as ``generate`` does, the text coming piece by piece as each token is
+        chosen (a beam search chooses them all before the first comes)."""
+        settings = settings or GenerationConfig()
+        text = normalize_text(prompt).strip()
+        encoded = self._encode(text, settings.strict)
+        pieces = self.tokenizer.extend_pieces(text, self._words(encoded, settings, index))
+        return TextStream(text, encoded.unknown_words, pieces)
+
+    def _words(self, prompt: _Prompt, settings: GenerationConfig, index: int) -> Iterator[str]:
+        """The tokens continuing one prompt, as they are chosen."""
+        with threadpool_limits(limits=1):
+            if settings.beam > 1:
+                yield from (self.vocabulary.word_of(word_id) for word_id in self._beam_search(prompt, settings).ids)
+                return
+            for chosen, _ in self._steps([prompt], settings, index, with_probabilities=False):
+                if chosen[0] == NO_WORD:
+                    return
+                yield self.vocabulary.word_of(int(chosen[0]))
+
     def _step_all(
         self, encoded: Sequence[_Prompt], settings: GenerationConfig, first_index: int, with_probabilities: bool
     ) -> list[_Draft]:
-        """Argmax or sampling, all prompts stepped together."""
+        """Argmax or sampling, all prompts stepped together, to the end."""
+        drafts = [_Draft() for _ in encoded]
+        for chosen, probabilities in self._steps(encoded, settings, first_index, with_probabilities):
+            for row in np.flatnonzero(chosen != NO_WORD).tolist():
+                drafts[row].ids.append(int(chosen[row]))
+                if probabilities is not None:
+                    drafts[row].probabilities.append(float(probabilities[row]))
+        return drafts
+
+    def _steps(
+        self, encoded: Sequence[_Prompt], settings: GenerationConfig, first_index: int, with_probabilities: bool
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Argmax or sampling, all prompts stepped together: each step's chosen id per row (NO_WORD
+        for a row that is over) and, ``with_probabilities``, the model's probability of each."""
         readings = self._read_prompts(encoded)
         generators = self._row_generators(settings, first_index, len(encoded))
         banned = self._banned(settings)
-        drafts = [_Draft() for _ in encoded]
+        rules = RepeatRules(settings, [prompt.ids for prompt in encoded])
+        going = np.ones(len(encoded), dtype=bool)
+        every_row = np.arange(len(encoded))
         end_of_line = self.vocabulary.end_of_line_id
-        needs_probabilities = with_probabilities or settings.samples
         for step in range(settings.words):
-            if needs_probabilities:
-                probabilities = readings.probabilities()
+            logits = readings.logits()  # (rows, vocab), the batch's scratch buffer
+            if with_probabilities or settings.samples:
+                factors = rules.penalty_factors(logits)  # read before the softmax overwrites the logits
+                probabilities = softmax_in_place(logits)
                 if step == 0:
                     self._start_new_words(probabilities, encoded, ban=0.0)
-                chosen = choose(probabilities, settings, generators, banned)
+                held = rules.hold_back_probabilities(probabilities, factors) if rules.active else probabilities
+                chosen = choose(held, settings, generators, banned)
             else:
                 # The softmax keeps the order of the logits: the best logit is the best word.
-                logits = readings.logits()
                 if step == 0:
                     self._start_new_words(logits, encoded, ban=-np.inf)
+                if rules.active:
+                    rules.hold_back_logits(logits)
                 chosen = choose_argmax_rows(logits, banned, overwrite=True)
-            for row, draft in enumerate(drafts):
-                if draft.finished:
-                    continue
-                word_id = int(chosen[row])
-                if word_id == end_of_line:
-                    draft.finished = True
-                    continue
-                draft.ids.append(word_id)
-                if with_probabilities:
-                    draft.probabilities.append(float(probabilities[row, word_id]))
-            if step == settings.words - 1 or all(draft.finished for draft in drafts):
+            going &= (chosen != end_of_line) & (chosen != NO_WORD)
+            chosen = np.where(going, chosen, NO_WORD)
+            yield chosen, probabilities[every_row, chosen] if with_probabilities else None
+            if step == settings.words - 1 or not going.any():
                 break  # the last word chosen is never read: nothing comes after it
-            readings.feed(chosen)
-        return drafts
+            # A row that is over reads anything (the end of the line): what follows it is never used.
+            read = np.where(going, chosen, end_of_line)
+            rules.add(read.tolist())
+            readings.feed(read)
 
     @staticmethod
     def _row_generators(settings: GenerationConfig, first_index: int, rows: int) -> list[np.random.Generator]:
@@ -247,22 +323,29 @@ class TextGenerator:
         """The continuation with the highest mean log-probability per word among ``beam`` kept at each step.
 
         A continuation that reaches the end of the line (with ``stop_at_eol``) is set aside as
-        finished; the rest go on until ``words`` words.
+        finished; the rest go on until ``words`` words, or until the repeat rules leave no word. The
+        repetition penalty counts in the log-probabilities compared; a draft keeps the model's own.
         """
         readings = self._read_prompts([prompt])
+        rules = RepeatRules(settings, [prompt.ids])
         drafts = [_Draft()]
         finished: list[_Draft] = []
         banned = self._banned(settings)
         end_of_line = self.vocabulary.end_of_line_id
         for step in range(settings.words):
-            probabilities = readings.probabilities()  # (live drafts, vocab)
+            logits = readings.logits()  # (live drafts, vocab)
+            factors = rules.penalty_factors(logits)  # read before the softmax overwrites the logits
+            probabilities = softmax_in_place(logits)
             if step == 0:
                 self._start_new_words(probabilities, [prompt], ban=0.0)
+            held = rules.hold_back_probabilities(probabilities, factors) if rules.active else probabilities
             with np.errstate(divide="ignore"):
-                log_probabilities = np.log(allowed_probabilities(probabilities, banned))
+                log_probabilities = np.log(allowed_probabilities(held, banned))
             totals = np.array([draft.log_probability for draft in drafts])[:, None] + log_probabilities
             flat = totals.ravel()
             width = min(settings.beam, int(np.isfinite(flat).sum()))
+            if width == 0:
+                break  # the repeat rules leave no word to go on with
             best = np.argpartition(-flat, width - 1)[:width]
             best = best[np.argsort(-flat[best], kind="stable")]
             rows, ids = np.divmod(best, totals.shape[1])
@@ -285,7 +368,11 @@ class TextGenerator:
             if not next_drafts:
                 break
             readings = readings.select(next_rows)
-            readings.feed(np.array([draft.ids[-1] for draft in next_drafts]))
+            next_ids = [draft.ids[-1] for draft in next_drafts]
+            readings.feed(np.array(next_ids))
+            if rules.active:
+                rules = rules.select(next_rows)
+                rules.add(next_ids)
             drafts = next_drafts
         # Mean over the tokens scored: the words, and the end of the line for a finished one.
         return max(
@@ -295,15 +382,22 @@ class TextGenerator:
 
     def next_words(self, prompt: str, count: int, strict: bool = False) -> tuple[list[NextWord], list[str]]:
         """The ``count`` most likely next words after the prompt (the end of the line shown as <eol>),
-        and the prompt's unknown words."""
-        encoded = self._encode(normalize_text(prompt).strip(), strict)
-        with threadpool_limits(limits=1):
-            probabilities = self._read_prompts([encoded]).probabilities()
-            self._start_new_words(probabilities, [encoded], ban=0.0)
-            probabilities = probabilities[0]
+        and the prompt's unknown words as typed."""
+        return self.next_words_batch([prompt], count, strict)[0]
+
+    def next_words_batch(
+        self, prompts: Sequence[str], count: int, strict: bool = False
+    ) -> list[tuple[list[NextWord], list[str]]]:
+        """``next_words`` for several prompts, read together."""
+        encoded = self._encode_all([normalize_text(prompt).strip() for prompt in prompts], strict)
+        with threadpool_limits(limits=1 if len(prompts) < ROWS_FOR_THREADS else None):
+            probabilities = self._read_prompts(encoded).probabilities()
+            self._start_new_words(probabilities, encoded, ban=0.0)
         banned = [] if self.vocabulary.unknown_id is None else [self.vocabulary.unknown_id]
         allowed = allowed_probabilities(probabilities, banned)
-        count = min(count, int((allowed > 0).sum()))
-        best = np.argsort(-allowed, kind="stable")[:count]
-        words = [NextWord(self.vocabulary.word_of(int(word_id)), float(allowed[word_id])) for word_id in best]
-        return words, encoded.unknown_words
+        listed = []
+        for row, prompt in zip(allowed, encoded, strict=True):
+            best = np.argsort(-row, kind="stable")[: min(count, int((row > 0).sum()))]
+            words = [NextWord(self.vocabulary.word_of(int(word_id)), float(row[word_id])) for word_id in best]
+            listed.append((words, prompt.unknown_words))
+        return listed

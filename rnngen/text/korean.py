@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnngen.errors import MissingDependencyError
-from rnngen.text.tokenizers import WORD_START, LineTokenizer, extend_marked, join_marked
+from rnngen.text.tokenizers import WORD_START, LineTokenizer, extend_marked_pieces, join_marked
 
 if TYPE_CHECKING:
     from kiwipiepy import Kiwi
@@ -137,5 +137,5 @@ class MorphTokenizer(LineTokenizer):
     def join(self, tokens: Iterable[str]) -> str:
         return join_marked(tokens)
 
-    def extend(self, text: str, tokens: Sequence[str]) -> str:
-        return extend_marked(text, tokens)
+    def extend_pieces(self, text: str, tokens: Iterable[str]) -> Iterator[str]:
+        return extend_marked_pieces(text, tokens)

@@ -74,9 +74,14 @@ class LineTokenizer(ABC):
     def join(self, tokens: Iterable[str]) -> str:
         """Tokens back into a line of text."""
 
-    @abstractmethod
-    def extend(self, text: str, tokens: Sequence[str]) -> str:
+    def extend(self, text: str, tokens: Iterable[str]) -> str:
         """``text`` continued by ``tokens``, each joined to it the way this tokenizer cut them."""
+        return "".join(self.extend_pieces(text, tokens))
+
+    @abstractmethod
+    def extend_pieces(self, text: str, tokens: Iterable[str]) -> Iterator[str]:
+        """``extend(text, tokens)`` piece by piece, as the tokens come: the text, then what each token
+        adds to it (nothing, for a leading space that the whole text would not start with)."""
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,13 @@ class WordTokenizer(LineTokenizer):
     def join(self, tokens: Iterable[str]) -> str:
         return " ".join(tokens)
 
-    def extend(self, text: str, tokens: Sequence[str]) -> str:
-        return " ".join(part for part in (text, self.join(tokens)) if part)
+    def extend_pieces(self, text: str, tokens: Iterable[str]) -> Iterator[str]:
+        if text:
+            yield text
+        separator = " " if text else ""
+        for token in tokens:
+            yield separator + token
+            separator = " "
 
 
 def join_marked(tokens: Iterable[str]) -> str:
@@ -103,11 +113,20 @@ def join_marked(tokens: Iterable[str]) -> str:
     return "".join(tokens).replace(WORD_START, " ").lstrip(" ")
 
 
-def extend_marked(text: str, tokens: Sequence[str]) -> str:
-    """``text`` continued by marked tokens: a first token without the mark continues the text's last word."""
-    if not text:
-        return join_marked(tokens)
-    return text + "".join(tokens).replace(WORD_START, " ")
+def extend_marked_pieces(text: str, tokens: Iterable[str]) -> Iterator[str]:
+    """``text`` continued by marked tokens, piece by piece: a first token without the mark continues
+    the text's last word. Without a text, the spaces before the first word are left out, as in
+    ``join_marked``."""
+    if text:
+        yield text
+    leading = not text
+    for token in tokens:
+        piece = token.replace(WORD_START, " ")
+        if leading:
+            piece = piece.lstrip(" ")
+            leading = not piece
+        if piece:
+            yield piece
 
 
 @dataclass(frozen=True)
@@ -126,5 +145,5 @@ class CharTokenizer(LineTokenizer):
     def join(self, tokens: Iterable[str]) -> str:
         return join_marked(tokens)
 
-    def extend(self, text: str, tokens: Sequence[str]) -> str:
-        return extend_marked(text, tokens)
+    def extend_pieces(self, text: str, tokens: Iterable[str]) -> Iterator[str]:
+        return extend_marked_pieces(text, tokens)
