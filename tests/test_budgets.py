@@ -103,6 +103,7 @@ def test_max_steps_ends_mid_epoch_with_a_loadable_model_and_says_why(workspace: 
     assert generated.returncode == 0 and generated.stderr == "" and generated.stdout.startswith("the ")
     info = json.loads(rnngen("info", "--json", "-m", "capped", cwd=workspace).stdout)
     assert info["training"]["stop_reason"] == reason
+    assert info["training"]["epochs_run"] == 2 and info["training"]["steps_run"] == 50
     # The checkpoint stands where the budget ended training, before the cut epoch was judged.
     state = checkpoint_state(workspace / "capped")
     assert state is not None and state["epochs_done"] == 1 and state["epoch_position"]["steps_done"] == 11
