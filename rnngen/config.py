@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -223,6 +225,66 @@ class TrainingConfig:
             raise ValueError("lr_decay must be in (0, 1]")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError("clip_norm must be positive")
+
+
+# A duration as --max-time and --checkpoint-every take it: hours, minutes and seconds, each at most once
+# and in that order (90s, 30m, 1h30m, 2h, 1.5h); a bare number is seconds.
+_DURATION = re.compile(
+    r"(?:(?P<hours>\d+(?:\.\d+)?)h)?(?:(?P<minutes>\d+(?:\.\d+)?)m)?(?:(?P<seconds>\d+(?:\.\d+)?)s)?"
+)
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_duration(text: str) -> float:
+    """The seconds a duration such as ``90s``, ``30m``, ``1h30m``, ``2h`` or ``45`` stands for;
+    ValueError for anything else (spaces, other units, units out of order, nothing but zeros)."""
+    if _SECONDS.fullmatch(text):
+        seconds = float(text)
+    else:
+        match = _DURATION.fullmatch(text)
+        if not text or match is None:
+            raise ValueError(f"{text!r} is not a duration (write it as 90s, 30m, 1h30m, 2h, or seconds)")
+        parts = {name: float(value or 0) for name, value in match.groupdict().items()}
+        seconds = parts["hours"] * 3600 + parts["minutes"] * 60 + parts["seconds"]
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{text!r} is not a duration longer than zero")
+    return seconds
+
+
+def duration_text(seconds: float) -> str:
+    """A duration written as parse_duration reads it, in whole hours and minutes where it can be:
+    5400 -> ``1h30m``, 90 -> ``1m30s``, 0.5 -> ``0.5s``."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, rest = divmod(rest, 60)
+    parts = [f"{int(hours)}h" if hours else "", f"{int(minutes)}m" if minutes else ""]
+    if rest or not (hours or minutes):
+        parts.append(f"{round(rest, 3):g}s")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """How long a training command may go on, and how often it checkpoints in the middle of an epoch.
+
+    None of it changes what a step computes, so a resumed run may be given other budgets: they belong
+    to the command, not to the run, and are not taken over from the checkpoint. A budget that is
+    spent ends training after the batch under way, in the middle of an epoch if need be.
+    """
+
+    # Updates in all, a resumed run's earlier ones included (None: no limit).
+    max_steps: int | None = None
+    # Seconds this command may train (None: no limit).
+    max_time: float | None = None
+    # Seconds at most between checkpoints, in the middle of an epoch too (None: at epoch ends only).
+    checkpoint_every: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        for name in ("max_time", "checkpoint_every"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds")
 
 
 class DistributeKind(str, Enum):

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from rnngen.cli.progress import RichTrainingReporter, describe_metrics, format_duration
 from rnngen.store.card import kept_figures
-from rnngen.train.reporting import RunClock
+from rnngen.train.reporting import RunClock, RunOutline
 
 from .conftest import SEED_CORPUS, Completed, rnngen
 
@@ -102,7 +102,7 @@ def test_info_leaves_out_the_batch_averaged_losses_of_older_folders() -> None:
 def test_every_epoch_gets_its_line_in_a_log_however_fast() -> None:
     log = io.StringIO()
     reporter = RichTrainingReporter(Console(file=log, width=40, force_terminal=False))
-    reporter.on_train_begin(50, 1, "numpy engine", may_stop_early=False)
+    reporter.on_train_begin(RunOutline(50, 1, "numpy engine", may_stop_early=False))
     logs = {"cross_entropy": 2.0, "perplexity": 7.389, "accuracy": 0.25, "words_per_second": 12345.0}
     for epoch in range(50):
         reporter.on_batch_end(epoch, 0, logs)

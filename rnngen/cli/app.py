@@ -33,8 +33,10 @@ from rnngen.config import (
     PrecisionKind,
     TokenizerConfig,
     TokenizerKind,
+    TrainingBudget,
     TrainingConfig,
     XlaKind,
+    parse_duration,
 )
 from rnngen.errors import MissingDependencyError, RnngenError, UsageError
 
@@ -153,6 +155,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on std
 def _option_error(error: ValueError) -> UsageError:
     """A settings dataclass's complaint, naming the option: its messages start with the field name."""
     return UsageError("--" + str(error).replace("_", "-", 1))
+
+
+def _duration(text: str) -> float:
+    """A duration option's seconds (90s, 30m, 1h30m, 2h, or seconds); a usage error for anything else."""
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 def _default_output(corpus: str) -> Path:
@@ -379,6 +389,36 @@ def train(
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = False,
+    max_steps: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            metavar="INTEGER",
+            help="Stop after N updates in all, a resumed run's earlier ones included, even mid-epoch.",
+            show_default="no limit",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = None,
+    max_time: Annotated[
+        Optional[float],
+        typer.Option(
+            parser=_duration,
+            metavar="DURATION",
+            help="Stop after training this long, even mid-epoch: 90s, 30m, 1h30m, 2h, or seconds.",
+            show_default="no limit",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        Optional[float],
+        typer.Option(
+            parser=_duration,
+            metavar="DURATION",
+            help="Also checkpoint mid-epoch at least this often, so --resume goes on from that batch (numpy engine).",
+            show_default="at epoch ends",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = None,
     engine: Annotated[
         EngineKind,
         typer.Option(
@@ -446,6 +486,8 @@ def train(
         raise _option_error(error) from None
     tokenizer = TokenizerConfig(kind=tokenizer_kind, filters=filters, lower=lower)
     execution = ExecutionConfig(distribute=distribute, device=device, precision=precision, xla=xla, engine=engine)
+    # This command's own: a resumed run does not take them over from the checkpoint.
+    budget = TrainingBudget(max_steps=max_steps, max_time=max_time, checkpoint_every=checkpoint_every)
     from rnngen.train import TrainingRequest, run_training
     from rnngen.train.checkpoints import checkpoint_folder
 
@@ -479,6 +521,7 @@ def train(
         architecture=architecture,
         training=training,
         execution=execution,
+        budget=budget,
         validation=valid,
         resume=resume,
         replace=force,
@@ -504,6 +547,8 @@ def train(
             f"rnngen: epoch {kept}: {describe_metrics(result.metrics)}",
             file=sys.stderr,
         )
+        if result.checkpoint is not None:
+            print(f"rnngen: {result.checkpoint} keeps the run: --resume goes on from there", file=sys.stderr)
     print(result.folder)
 
 

@@ -9,17 +9,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Column
 
-from rnngen.train.reporting import RunClock
+from rnngen.config import duration_text
+from rnngen.train.reporting import RunClock, RunOutline
 
 if TYPE_CHECKING:
     from rnngen.train.reporting import DataReport
 
 LINE_INTERVAL_SECONDS = 1.0
+# In a log, an epoch longer than this also gets a line about every this often while it trains.
+LOG_PROGRESS_SECONDS = 60.0
 
 
 class RichTrainingReporter:
     """A TrainingReporter that leaves a line per finished epoch, with the epoch's time and the run's
-    time left; on a terminal it also draws a bar for the epoch under way."""
+    time left; on a terminal it also draws a bar for the epoch under way, with the time left of the
+    epoch and of the run, and in a log a long epoch gets a line a minute."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
@@ -41,8 +45,10 @@ class RichTrainingReporter:
         self.may_stop_early = False
         self.clock = RunClock(0)
         self.task: TaskID | None = None
-        self.last_line_at = 0.0
+        self.last_line_at = 0.0  # when the last epoch's line was printed
+        self.printed_at = 0.0  # when any line was
         self.unprinted_line: str | None = None  # a finished epoch's line held back on a terminal
+        self.epoch_steps = 0  # the batches the epoch under way has done
 
     def on_data_read(self, report: DataReport) -> None:
         for line in report.read:
@@ -50,35 +56,48 @@ class RichTrainingReporter:
         for warning in report.warnings:
             self.console.print(f"rnngen: warning: {warning}", highlight=False, soft_wrap=True)
 
-    def on_train_begin(self, epochs: int, steps_per_epoch: int, engine: str, may_stop_early: bool) -> None:
-        self.epochs = epochs
-        self.steps_per_epoch = max(steps_per_epoch, 1)
-        self.may_stop_early = may_stop_early
-        self.clock = RunClock(epochs)
-        batches = f"{steps_per_epoch:,} batch{'es' if steps_per_epoch != 1 else ''}"
-        self.print_line(f"training with the {engine}: {batches} an epoch, at most {epochs} epochs")
+    def on_train_begin(self, outline: RunOutline) -> None:
+        self.epochs = outline.epochs
+        self.steps_per_epoch = steps = max(outline.steps_per_epoch, 1)
+        self.may_stop_early = outline.may_stop_early
+        deadline = None if outline.max_time is None else time.monotonic() + outline.max_time
+        # A run resumed in the middle of an epoch times that epoch from where it goes on.
+        self.epoch_steps = outline.steps_done % steps
+        self.clock = RunClock(outline.length, deadline=deadline, start_share=self.epoch_steps / steps)
+        self.print_line(f"training with the {outline.engine}: {describe_limits(outline)}")
         if self.live:
             self.progress.start()
-        self.task = self.progress.add_task("train", total=steps_per_epoch, epoch=f"1/{epochs}", metrics="", left="")
+        epoch = f"{outline.steps_done // steps + 1}/{self.epochs}"
+        self.task = self.progress.add_task(
+            "train", total=steps, completed=self.epoch_steps, epoch=epoch, metrics="", left=""
+        )
 
     def on_batch_end(self, epoch: int, step: int, logs: dict[str, float]) -> None:
         assert self.task is not None
-        if not self.live:
+        self.epoch_steps = step + 1
+        share_done = self.epoch_steps / self.steps_per_epoch
+        if self.live:
+            self.progress.update(
+                self.task,
+                completed=self.epoch_steps,
+                epoch=f"{epoch + 1}/{self.epochs}",
+                metrics=describe_metrics(logs),
+                left=self.times_left(epoch, share_done),
+            )
             return
-        self.progress.update(
-            self.task,
-            completed=step + 1,
-            epoch=f"{epoch + 1}/{self.epochs}",
-            metrics=describe_metrics(logs),
-            left=self.time_left(self.clock.seconds_left(epoch, (step + 1) / self.steps_per_epoch)),
-        )
+        if time.monotonic() - self.printed_at >= LOG_PROGRESS_SECONDS and self.epoch_steps < self.steps_per_epoch:
+            batches = f"{self.epoch_steps:,}/{self.steps_per_epoch:,} batches"
+            left = self.times_left(epoch, share_done)
+            self.print_line(f"epoch {epoch + 1}/{self.epochs}  {batches}  {describe_metrics(logs)}  {left}".rstrip())
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         assert self.task is not None
         seconds = self.clock.epoch_end()
         seconds_left = self.clock.seconds_left(epoch + 1)
         line = f"epoch {epoch + 1}/{self.epochs}  {describe_metrics(logs)}  took {format_duration(seconds)}"
-        if epoch + 1 < self.epochs:
+        if self.epoch_steps < self.steps_per_epoch:
+            line += f" for {self.epoch_steps:,} of {self.steps_per_epoch:,} batches"
+        elif epoch + 1 < self.epochs and seconds_left != 0.0:  # none left: a budget ends the run here
             line += f"  {self.time_left(seconds_left)}"
         # Fast epochs (a tiny corpus) would flood a terminal: there, keep at most about a line a second.
         # A log keeps every epoch's line: it is read afterwards, and one line an epoch is its record.
@@ -89,6 +108,7 @@ class RichTrainingReporter:
             self.unprinted_line = None
         else:
             self.unprinted_line = line
+        self.epoch_steps = 0
         if epoch + 1 < self.epochs:
             self.progress.reset(
                 self.task, epoch=f"{epoch + 2}/{self.epochs}", metrics="", left=self.time_left(seconds_left)
@@ -107,10 +127,34 @@ class RichTrainingReporter:
             return ""
         return f"~{format_duration(seconds)} left" + (" at most" if self.may_stop_early else "")
 
+    def times_left(self, epoch: int, share_done: float) -> str:
+        """The time left of the epoch under way and of the run: ``epoch ~40s, run ~1h05m left``."""
+        run_left = self.time_left(self.clock.seconds_left(epoch, share_done))
+        epoch_left = self.clock.epoch_seconds_left(epoch, share_done)
+        if epoch_left is None or not run_left:
+            return run_left
+        return f"epoch ~{format_duration(epoch_left)}, run {run_left}"
+
     def print_line(self, text: str) -> None:
         """One line, never wrapped (a log's width means nothing) and printed as written: no markup,
         no highlighting; on a terminal it goes above the bar."""
         self.progress.console.print(text, soft_wrap=True, highlight=False, markup=False, emoji=False)
+        self.printed_at = time.monotonic()
+
+
+def describe_limits(outline: RunOutline) -> str:
+    """An epoch's batches and what may end the run: ``20 batches an epoch, at most 5 epochs or 50
+    updates or 30m``; a resumed run's updates so far."""
+    steps = outline.steps_per_epoch
+    limits = [f"{outline.epochs} epochs"]
+    if outline.max_steps is not None:
+        limits.append(f"{outline.max_steps:,} updates")
+    if outline.max_time is not None:
+        limits.append(duration_text(outline.max_time))
+    text = f"{steps:,} batch{'es' if steps != 1 else ''} an epoch, at most {' or '.join(limits)}"
+    if outline.steps_done:
+        text += f", going on after update {outline.steps_done:,}"
+    return text
 
 
 def format_duration(seconds: float) -> str:

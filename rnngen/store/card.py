@@ -62,6 +62,8 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
         },
         "training": {
             "epochs_run": config.get("epochs_run"),
+            # Updates in all: an epoch a budget cut short counts in epochs_run with only its batches done.
+            "steps_run": config.get("steps_run"),
             "kept_epoch": config.get("metrics", {}).get("epoch"),
             "stop_reason": config.get("stop_reason"),
             "seconds": config.get("training_seconds"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnngen.config import ArchitectureConfig, ExecutionConfig, TokenizerConfig, TrainingConfig
+from rnngen.config import ArchitectureConfig, ExecutionConfig, TokenizerConfig, TrainingBudget, TrainingConfig
 from rnngen.train.reporting import TrainingReporter
 from rnngen.train.request import TrainingRequest, resumed_settings
 from rnngen.train.run import run_training
@@ -25,6 +25,7 @@ def train_corpus(
     architecture: ArchitectureConfig | None = None,
     training: TrainingConfig | None = None,
     execution: ExecutionConfig | None = None,
+    budget: TrainingBudget | None = None,
     validation_source: str | Path | None = None,
     resume: bool = False,
     reporter: TrainingReporter | None = None,
@@ -38,7 +39,9 @@ def train_corpus(
     them, but for the number of epochs and the patience. SIGINT or SIGTERM stops training at the
     next batch end with TrainingInterrupted. ``execution`` chooses the engine (numpy where it can
     train the request, by default), the device, the precision and the distribution strategy; in a
-    multi-worker run only the chief saves.
+    multi-worker run only the chief saves. ``budget`` may end training after a number of updates or
+    seconds, in the middle of an epoch too, and checkpoint in the middle of epochs; it is this call's
+    own, never taken over from the checkpoint.
     """
     if resume:
         saved = resumed_settings(Path(destination))
@@ -54,6 +57,7 @@ def train_corpus(
         architecture=architecture or ArchitectureConfig(),
         training=training or TrainingConfig(),
         execution=execution or ExecutionConfig(),
+        budget=budget or TrainingBudget(),
         validation=validation_source,
         resume=resume,
     )

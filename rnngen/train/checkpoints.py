@@ -1,15 +1,22 @@
-"""Training checkpoints: everything needed to go on from the last finished epoch, kept beside the model.
+"""Training checkpoints: everything needed to go on from the last finished epoch, or from a batch in
+the middle of an epoch, kept beside the model.
 
 A checkpoint is a hidden folder next to the model folder it will become (``models/.ptb.checkpoint``
-for ``models/ptb``), replaced whole at every epoch end, so an interruption at any moment leaves the
-previous epoch's checkpoint intact. It holds plain arrays (``.npz``, read without pickle) and JSON:
+for ``models/ptb``), replaced whole at every epoch end (and in the middle of an epoch, when asked), so
+an interruption at any moment leaves the previous checkpoint intact. It holds plain arrays (``.npz``,
+read without pickle) and JSON:
 
 - state.json: the epochs done, the settings the run was asked for (which `--resume` alone takes up),
   the settings and data fingerprint a resumed run must match, the history so far, the state of early
-  stopping and of the learning-rate halving, the seconds spent;
+  stopping and of the learning-rate halving, the seconds spent; in the middle of an epoch also where
+  in the epoch it stands (the batches done and the engine's state for the rest of the epoch: its
+  running sums and its dropout's random generator);
 - variables.npz: every model variable, dropout's random-generator state included;
 - optimizer.npz: the optimizer's variables (step count, learning rate, moment estimates);
 - best.npz: the weights of the best epoch so far, which early stopping restores at the end.
+
+A checkpoint at an epoch's end is format 1, which every version reads; one in the middle of an epoch
+is format 2, which versions that cannot go on from a batch refuse rather than misread.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from rnngen.store.folder import read_arrays, read_json, recover_folder, replace_
 
 FORMAT_NAME = "rnngen-checkpoint"
 FORMAT_VERSION = 1
+MID_EPOCH_FORMAT_VERSION = 2  # a checkpoint with an epoch position
 STATE_FILE = "state.json"
 VARIABLES_FILE = "variables.npz"
 OPTIMIZER_FILE = "optimizer.npz"
@@ -41,6 +49,15 @@ def checkpoint_folder(destination: Path) -> Path:
     """Where the checkpoint of a model bound for ``destination`` lives."""
     destination = Path(destination)
     return destination.parent / f".{destination.name}.checkpoint"
+
+
+@dataclass(frozen=True)
+class EpochPosition:
+    """Where an epoch under way stands: the batches done, and what the engine needs to go on from
+    there as if it had never stopped (JSON values; their meaning is the engine's own)."""
+
+    steps_done: int
+    engine_state: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,8 @@ class Checkpoint:
     best: list[np.ndarray] | None
     # The request's settings (TrainingRequest.settings); None in checkpoints written before they were kept.
     settings: dict[str, Any] | None = None
+    # How far epoch ``epochs_done`` (0-based) had got, for a checkpoint in its middle; None at an epoch's end.
+    epoch_position: EpochPosition | None = None
 
 
 def engine_of(fingerprint: Mapping[str, Any]) -> EngineKind:
@@ -75,9 +94,10 @@ def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         staging.mkdir(parents=True)
+        position = checkpoint.epoch_position
         state = {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if position is None else MID_EPOCH_FORMAT_VERSION,
             "epochs_done": checkpoint.epochs_done,
             "fingerprint": checkpoint.fingerprint,
             "history": checkpoint.history,
@@ -87,6 +107,8 @@ def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> None:
             "has_best": checkpoint.best is not None,
             "settings": checkpoint.settings,
         }
+        if position is not None:
+            state["epoch_position"] = {"steps_done": position.steps_done, "engine_state": position.engine_state}
         (staging / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
         np.savez(staging / VARIABLES_FILE, **_arrays(checkpoint.variables))
         np.savez(staging / OPTIMIZER_FILE, **_arrays(checkpoint.optimizer))
@@ -120,7 +142,7 @@ def _checked_state(folder: Path) -> dict[str, Any]:
     }
     if not isinstance(state, dict) or state.get("format") != FORMAT_NAME:
         raise ModelFolderError(f"{folder}: not an rnngen checkpoint")
-    if state.get("format_version") != FORMAT_VERSION:
+    if state.get("format_version") not in (FORMAT_VERSION, MID_EPOCH_FORMAT_VERSION):
         raise ModelFolderError(f"{folder}: checkpoint format {state.get('format_version')!r} is not supported")
     for name, kind in expected_types.items():
         if not isinstance(state.get(name), kind):
@@ -134,6 +156,14 @@ def _checked_state(folder: Path) -> dict[str, Any]:
         raise ModelFolderError(f"{folder}: the checkpoint is damaged (epochs_done)")
     if not isinstance(state.get("settings"), (dict, type(None))):
         raise ModelFolderError(f"{folder}: the checkpoint is damaged (settings)")
+    position = state.get("epoch_position")
+    if position is not None and not (
+        isinstance(position, dict)
+        and isinstance(position.get("steps_done"), int)
+        and position["steps_done"] >= 0
+        and isinstance(position.get("engine_state"), dict)
+    ):
+        raise ModelFolderError(f"{folder}: the checkpoint is damaged (epoch_position)")
     return state
 
 
@@ -155,6 +185,7 @@ def load_checkpoint(folder: Path) -> Checkpoint:
     if len(variables) != len(state["variable_paths"]):
         raise ModelFolderError(f"{folder}: the checkpoint is damaged (variables)")
     best = _load_arrays(folder / BEST_FILE) if state["has_best"] else None
+    position = state.get("epoch_position")
     return Checkpoint(
         epochs_done=state["epochs_done"],
         fingerprint=state["fingerprint"],
@@ -166,6 +197,7 @@ def load_checkpoint(folder: Path) -> Checkpoint:
         optimizer=_load_arrays(folder / OPTIMIZER_FILE),
         best=best,
         settings=state.get("settings"),
+        epoch_position=None if position is None else EpochPosition(position["steps_done"], position["engine_state"]),
     )
 
 

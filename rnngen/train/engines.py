@@ -7,9 +7,11 @@ and the validation scores, and holds the model and optimizer state:
   lets it refuse what it cannot do (a usage error before any data is read) and decide where it runs
   (TensorFlow's devices and strategies must be chosen before anything runs on them).
 - ``Engine.start(prepared_run)`` builds the model and its optimizer: a ``Session``.
-- A session trains an epoch, calling back after every batch; scores the validation batches; hands
-  out and takes back its weights (early stopping's best epoch) and its whole state (checkpoints);
-  and exports the weights in the model folder's layout.
+- A session trains an epoch, calling back after every batch, which may end the epoch there (a
+  budget spent, a signal caught); scores the validation batches; hands out and takes back its
+  weights (early stopping's best epoch) and its whole state (checkpoints), and, where it can go on
+  from the middle of an epoch (the numpy engine), where the epoch under way stands; and exports the
+  weights in the model folder's layout.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ from rnngen.config import (
     PrecisionKind,
     XlaKind,
 )
+from rnngen.errors import UsageError
 from rnngen.network.weights import Weights
+from rnngen.train.checkpoints import EpochPosition
 from rnngen.train.request import TrainingRequest
 
 if TYPE_CHECKING:
     from rnngen.train.setup import PreparedRun
 
-# Called after every training batch with its index in the epoch and the epoch's figures so far.
-BatchEnd = Callable[[int, dict[str, float]], None]
+# Called after every training batch with its index in the epoch and the epoch's figures so far; True
+# ends the epoch there.
+BatchEnd = Callable[[int, dict[str, float]], bool]
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,15 @@ class Session(Protocol):
     @learning_rate.setter
     def learning_rate(self, value: float) -> None: ...
 
-    def train_epoch(self, epoch: int, batch_end: BatchEnd) -> dict[str, float]:
-        """Train on epoch ``epoch``'s batches (their order is the epoch's own); the epoch's ``loss``,
-        ``cross_entropy`` (per real target) and ``accuracy``."""
+    def train_epoch(self, epoch: int, batch_end: BatchEnd, start: EpochPosition | None = None) -> dict[str, float]:
+        """Train on epoch ``epoch``'s batches (their order is the epoch's own), from the position
+        ``start`` (a mid-epoch checkpoint's) or the first batch, until the last batch or until
+        ``batch_end`` returns True; the ``loss``, ``cross_entropy`` (per real target) and ``accuracy``
+        of the epoch's batches done, those before ``start`` included."""
+
+    def epoch_position(self) -> EpochPosition | None:
+        """Where the epoch under way (or the one just ended) stands, for a checkpoint to go on from
+        exactly there; None from an engine that can go on from epoch ends only."""
 
     def validate(self) -> dict[str, float]:
         """The same figures on the validation batches, named ``val_...``."""
@@ -145,6 +156,20 @@ def choose_engine(request: TrainingRequest, resumed: EngineKind | None = None) -
     if execution.device is DeviceKind.auto and gpu_visible():
         return EngineChoice(EngineKind.keras, "auto: a GPU is visible")
     return EngineChoice(EngineKind.numpy, "auto: one direction, float32, on the CPU")
+
+
+def check_budget(request: TrainingRequest, choice: EngineChoice) -> None:
+    """Refuse the budgets an engine cannot keep, before it is loaded.
+
+    Keras's fit starts every epoch with its metrics reset and its data at the first batch; going on
+    from a batch would take Keras's internals, so its runs resume from epoch ends only. The workers
+    of a cluster must all stop after the same batch, and their clocks would not agree on one.
+    """
+    budget = request.budget
+    if budget.checkpoint_every is not None and choice.kind is not EngineKind.numpy:
+        raise UsageError(f"--checkpoint-every needs the numpy engine; this run trains with the {choice.describe()}")
+    if budget.max_time is not None and request.execution.distribute is DistributeKind.multiworker:
+        raise UsageError("--max-time cannot stop the workers of a cluster after the same batch; use --max-steps")
 
 
 def open_engine(request: TrainingRequest, choice: EngineChoice) -> Engine:

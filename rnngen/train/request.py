@@ -13,6 +13,7 @@ from rnngen.config import (
     ContextKind,
     ExecutionConfig,
     TokenizerConfig,
+    TrainingBudget,
     TrainingConfig,
     to_json_dict,
 )
@@ -34,6 +35,9 @@ class TrainingRequest:
     architecture: ArchitectureConfig = field(default_factory=ArchitectureConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    # How long this command may train and how often it checkpoints: not among the settings a resumed
+    # run takes over, since each command gives its own.
+    budget: TrainingBudget = field(default_factory=TrainingBudget)
     # A validation text (file or folder) instead of a share of the corpus's lines.
     validation: str | Path | None = None
     # Go on from the checkpoint an interrupted run left beside the destination.

@@ -1,18 +1,19 @@
 """The training run, written once for every engine: choose and place the engine, read the corpus, take
-up a checkpoint, then epoch after epoch train, validate, apply the epoch controls, checkpoint and
-report, and finally save the model folder.
+up a checkpoint, train the epochs (loop.py), and finally save the model folder.
 
-SIGINT or SIGTERM stops training at the next batch end with TrainingInterrupted, after which the same
-request with ``resume`` goes on from the last finished epoch; on a CPU it ends with the weights an
-uninterrupted run would have ended with, because batches, dropout's draws and the controls' state
-depend on the seed, the epoch and the checkpoint alone.
+Training ends after the epochs --epochs allows, by early stopping, or when a budget (--max-steps,
+--max-time) is spent, in the middle of an epoch if need be: the folder then holds the best weights so
+far and the checkpoint stays, for --resume to go on. SIGINT or SIGTERM stops training at the next batch
+end with TrainingInterrupted, after which the same request with ``resume`` goes on from the
+checkpoint; on a CPU it ends with the weights an uninterrupted run would have ended with, because
+batches, dropout's draws and the controls' state depend on the seed, the epoch and the checkpoint alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,23 +22,18 @@ from typing import Any
 
 import numpy as np
 
+from rnngen.config import to_json_dict
 from rnngen.inference.evaluation import evaluate_lines
 from rnngen.store.folder import CURVE_FILE, StoredModel, check_destination, write_model_folder
-from rnngen.train.checkpoints import (
-    Checkpoint,
-    checkpoint_folder,
-    checkpoint_to_resume,
-    engine_of,
-    remove_checkpoint,
-    save_checkpoint,
-)
-from rnngen.train.controls import EpochControls
-from rnngen.train.engines import EngineState, Session, choose_engine, open_engine
-from rnngen.train.interrupts import TrainingInterrupted, signals_caught
+from rnngen.train.checkpoints import checkpoint_folder, checkpoint_to_resume, engine_of, remove_checkpoint
+from rnngen.train.engines import check_budget, choose_engine, open_engine
+from rnngen.train.interrupts import signals_caught
+from rnngen.train.loop import Ending, EpochLoop
 from rnngen.train.plots import curve_title, write_training_curve
-from rnngen.train.reporting import EpochClock, TrainingReporter
+from rnngen.train.reporting import TrainingReporter
 from rnngen.train.request import TrainingRequest
 from rnngen.train.setup import (
+    STEPS_ENTRY,
     PreparedRun,
     TrainingResult,
     check_resumable,
@@ -53,6 +49,7 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
     # In a multi-worker run every worker resumes from the chief's checkpoint, which it must be able to read.
     checkpoint = checkpoint_to_resume(request.checkpoint) if request.resume else None
     choice = choose_engine(request, None if checkpoint is None else engine_of(checkpoint.fingerprint))
+    check_budget(request, choice)
     engine = open_engine(request, choice)
 
     with writable_destination(request.destination, engine.chief) as destination, signals_caught() as caught:
@@ -61,64 +58,15 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         run = prepare_run(request, choice.kind)
         if checkpoint is not None:
             check_resumable(checkpoint.fingerprint, run.fingerprint)
-        epochs_done = 0 if checkpoint is None else checkpoint.epochs_done
         session = engine.start(run)
-        steps = len(run.training_plan.batches)
-        controls = EpochControls.for_training(run.training, steps)
-        history: dict[str, list[float]] = {}
-        if checkpoint is not None:
-            session.restore(EngineState(checkpoint.variable_paths, checkpoint.variables, checkpoint.optimizer))
-            controls.restore(checkpoint.callbacks, checkpoint.best, session.learning_rate)
-            history = {name: list(values) for name, values in checkpoint.history.items()}
-
-        def stop_if_caught() -> None:
-            signal_number = session.stop_signal(caught)
-            if signal_number is not None:
-                raise TrainingInterrupted(stop_message(signal_number, epochs_done, request.checkpoint), signal_number)
-
-        stop_if_caught()
-        earlier_seconds = 0.0 if checkpoint is None else checkpoint.training_seconds
+        loop = EpochLoop(run, session, checkpoint, own_checkpoint, caught, started, reporter)
         fit_started = time.monotonic()
-        if reporter is not None:
-            may_stop_early = controls.early_stopping is not None
-            reporter.on_train_begin(run.training.epochs, steps, choice.describe(), may_stop_early)
-            reporter.on_data_read(run.data_report)
-        stopped_early = False
-        try:
-            for epoch in range(epochs_done, run.training.epochs):
-                session.learning_rate = controls.epoch_begin(epoch)
-                clock = EpochClock(run.training_plan.targets, steps)
-
-                def batch_end(step: int, logs: dict[str, float], epoch: int = epoch, clock: EpochClock = clock) -> None:
-                    if reporter is not None:
-                        reporter.on_batch_end(epoch, step, clock.with_rate(logs, step + 1))
-                    stop_if_caught()
-
-                logs = session.train_epoch(epoch, batch_end)
-                clock.stop()
-                if run.validation_plan is not None:
-                    logs.update(session.validate())
-                logs["learning_rate"] = controls.learning_rate  # the rate this epoch trained with
-                stop = controls.epoch_end(epoch, logs[run.monitored], session.weights)
-                # A halving takes effect now, so that the checkpoint's optimizer holds the rate to go on with.
-                session.learning_rate = controls.learning_rate
-                for name, value in logs.items():
-                    history.setdefault(name, []).append(float(value))
-                epochs_done = epoch + 1
-                seconds = earlier_seconds + time.monotonic() - started
-                save_checkpoint(own_checkpoint, _checkpoint(run, session, controls, history, epochs_done, seconds))
-                if reporter is not None:
-                    reporter.on_epoch_end(epoch, clock.with_rate(logs, steps))
-                if stop:
-                    stopped_early = True
-                    break
-        finally:
-            if reporter is not None:
-                reporter.on_train_end()
+        ending = loop.train(choice.describe())
         fit_seconds = time.monotonic() - fit_started
-        if controls.best_weights is not None:
-            session.set_weights(controls.best_weights)
-        training_seconds = earlier_seconds + time.monotonic() - started
+        history = loop.history
+        if loop.controls.best_weights is not None:
+            session.set_weights(loop.controls.best_weights)
+        training_seconds = loop.earlier_seconds + time.monotonic() - started
         config = folder_config(
             run,
             history,
@@ -128,23 +76,34 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
             engine.execution_record(),
             package_versions(engine.backend),
         )
-        config["stop_reason"] = stop_reason(run, stopped_early, len(history["loss"]))
+        config["stop_reason"] = stop_reason(run, ending, len(history["loss"]))
+        config["steps_run"] = int(sum(history[STEPS_ENTRY]))
+        config["resumed_at_step"] = None if checkpoint is None else loop.resumed_at_step
+        config["budget"] = to_json_dict(request.budget)
         weights = session.export()
         config["metrics"].update(text_scores(run, config, weights, destination))
 
         def write_extra(staging: Path) -> None:
             session.write_extra(staging)
             title = curve_title(run.corpus.source, run.model_config)
-            write_training_curve(history, staging / CURVE_FILE, title, kept_epoch=int(config["metrics"]["epoch"]))
+            kept_epoch = int(config["metrics"]["epoch"])
+            write_training_curve(history, staging / CURVE_FILE, title, kept_epoch, loop.steps)
 
         write_model_folder(destination, config, run.corpus.vocabulary, weights, write_extra=write_extra)
-        remove_checkpoint(own_checkpoint)
-    return run.result(request.destination, config, training_seconds, chief=engine.chief)
+        if ending.finished:
+            remove_checkpoint(own_checkpoint)
+        # A budget's end leaves the checkpoint for --resume (none yet when it came in the first epoch
+        # of an engine that checkpoints at epoch ends only).
+        resumable = not ending.finished and own_checkpoint.exists()
+    result = run.result(request.destination, config, training_seconds, chief=engine.chief)
+    return dataclasses.replace(result, checkpoint=request.checkpoint if resumable else None)
 
 
-def stop_reason(run: PreparedRun, stopped_early: bool, epochs_run: int) -> str:
-    """Why training ended, in words for the summary: early stopping, or the last epoch allowed."""
-    if stopped_early:
+def stop_reason(run: PreparedRun, ending: Ending, epochs_run: int) -> str:
+    """Why training ended, in words for the summary: early stopping, a budget, or the last epoch allowed."""
+    if ending.budget_stop is not None:
+        return ending.budget_stop.reason()
+    if ending.stopped_early:
         monitored = "the training loss" if run.validation_plan is None else "the validation loss"
         return f"{monitored} had not improved for {run.training.patience} epochs"
     return f"all {epochs_run} epochs --epochs allows were run"
@@ -159,40 +118,6 @@ def text_scores(
     if run.corpus.validation_lines is not None:
         return {"val_bits_per_char": evaluate_lines(stored, run.corpus.validation_lines).bits_per_char}
     return {"bits_per_char": evaluate_lines(stored, run.corpus.training_lines).bits_per_char}
-
-
-def _checkpoint(
-    run: PreparedRun,
-    session: Session,
-    controls: EpochControls,
-    history: dict[str, list[float]],
-    epochs_done: int,
-    seconds: float,
-) -> Checkpoint:
-    """Everything a resumed run needs after ``epochs_done`` epochs."""
-    state = session.state()
-    return Checkpoint(
-        epochs_done=epochs_done,
-        fingerprint=run.fingerprint,
-        history=history,
-        callbacks=controls.state(),
-        training_seconds=seconds,
-        variable_paths=state.variable_paths,
-        variables=state.variables,
-        optimizer=state.optimizer,
-        best=controls.best_weights,
-        settings=run.request.settings(),
-    )
-
-
-def stop_message(signal_number: int, epochs_done: int, checkpoint_path: Path) -> str:
-    name = signal.Signals(signal_number).name
-    if epochs_done == 0:
-        return f"training stopped by {name} before its first epoch ended; nothing was saved"
-    return (
-        f"training stopped by {name}; {epochs_done} finished epoch(s) are kept in {checkpoint_path}: "
-        "run the same command with --resume to go on"
-    )
 
 
 @contextlib.contextmanager

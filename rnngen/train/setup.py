@@ -62,6 +62,8 @@ class TrainingResult:
     # False on the workers of a multi-worker run other than the chief: they saved nothing.
     chief: bool = True
     stop_reason: str = ""
+    # Where --resume goes on from when a budget ended training before the run was done; else None.
+    checkpoint: Path | None = None
 
 
 def resolve_max_len(text: CorpusText, requested: int | None, context: ContextKind) -> int:
@@ -312,11 +314,19 @@ def data_report(
     return DataReport(read, warnings)
 
 
+# The history's record of the batches each epoch trained: all of them, but for an epoch a budget cut short.
+STEPS_ENTRY = "steps"
+# History entries that describe how an epoch trained rather than how well.
+TRAINING_ENTRIES = frozenset({"learning_rate", STEPS_ENTRY})
+
+
 def kept_metrics(history: dict[str, list[float]], monitored: str) -> dict[str, float]:
     """The figures of the epoch whose weights are kept (the best one by ``monitored``), with its number;
-    the learning rate stays in the history."""
+    the learning rate and the batches trained stay in the history."""
     best_epoch = int(np.argmin(history[monitored]))
-    figures = kept_figures({name: values[best_epoch] for name, values in history.items() if name != "learning_rate"})
+    figures = kept_figures(
+        {name: values[best_epoch] for name, values in history.items() if name not in TRAINING_ENTRIES}
+    )
     metrics = with_perplexities(figures)
     metrics["epoch"] = best_epoch + 1
     return metrics

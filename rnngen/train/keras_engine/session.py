@@ -2,7 +2,9 @@
 validation batches, and the weights and optimizer state handed to the run and back.
 
 The run's controls (learning rate, early stopping, checkpoints, stopping on a signal) act between the
-epochs and through one callback at each batch end, never inside Keras's own callbacks.
+epochs and through one callback at each batch end, never inside Keras's own callbacks. That callback
+may end an epoch after any batch (``stop_training``), but a run goes on from epoch ends only: ``fit``
+starts each epoch at its first batch with its metrics reset (see engines.check_budget).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rnngen.data.batches import Batches, WindowBatches
 from rnngen.errors import ModelFolderError
 from rnngen.network.weights import Weights
 from rnngen.store.folder import KERAS_FILE
+from rnngen.train.checkpoints import EpochPosition
 from rnngen.train.engines import BatchEnd, EngineState
 from rnngen.train.keras_engine.backend import import_keras
 from rnngen.train.keras_engine.devices import dtype_policy
@@ -117,7 +120,8 @@ def compile_model(
 
 
 class _BatchEnd(keras.callbacks.Callback):  # type: ignore[name-defined]
-    """Calls the run back at every batch end, and keeps the epoch's figures."""
+    """Calls the run back at every batch end, ending the epoch there when it asks, and keeps the
+    epoch's figures (those of the batches done when it ends early)."""
 
     def __init__(self, batch_end: BatchEnd) -> None:
         super().__init__()
@@ -125,7 +129,8 @@ class _BatchEnd(keras.callbacks.Callback):  # type: ignore[name-defined]
         self.epoch_logs: dict[str, float] = {}
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.batch_end(batch, _floats(logs))
+        if self.batch_end(batch, _floats(logs)):
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch_logs = _floats(logs)
@@ -175,7 +180,9 @@ class KerasSession:
             return {"x": KerasBatches(batches)}
         return {"x": distributed_batches(self.placement.strategy, batches, epoch), steps_name: len(batches)}
 
-    def train_epoch(self, epoch: int, batch_end: BatchEnd) -> dict[str, float]:
+    def train_epoch(self, epoch: int, batch_end: BatchEnd, start: EpochPosition | None = None) -> dict[str, float]:
+        if start is not None:
+            raise ValueError("the Keras engine starts epochs at their first batch")
         callback = _BatchEnd(batch_end)
         # shuffle=False: the batches come in the epoch's own order; Keras's shuffling would draw
         # from the global random state, which a resumed run cannot replay.
@@ -188,6 +195,9 @@ class KerasSession:
             verbose=0,
         )
         return callback.epoch_logs
+
+    def epoch_position(self) -> EpochPosition | None:
+        return None  # runs go on from epoch ends only
 
     def validate(self) -> dict[str, float]:
         assert self.run.validation_plan is not None

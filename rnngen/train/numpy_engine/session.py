@@ -4,18 +4,24 @@ The same steps as the Keras engine's fit: the same batches in the same order, th
 real targets, Adam with Keras 3's update and global-norm clipping, inverted dropout. It never imports
 TensorFlow or Keras, so a run starts in a fraction of a second instead of the several seconds
 TensorFlow takes to load: on a small corpus that is most of the time.
+
+It can go on from the middle of an epoch exactly: an epoch's batches come in an order fixed by
+(seed, epoch), so the position it hands out holds only the batches done, the epoch's running sums and
+the state of the dropout's random generator.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rnngen.data.batches import Batches
 from rnngen.errors import ModelFolderError
 from rnngen.network.weights import Weights, stored_weights, trainable_names
+from rnngen.train.checkpoints import EpochPosition
 from rnngen.train.engines import BatchEnd, EngineState
 from rnngen.train.numpy_engine.adam import Adam
 from rnngen.train.numpy_engine.backprop import BatchScore, loss_and_gradients, score_batch
@@ -49,6 +55,19 @@ class _Totals:
         }
 
 
+@dataclass
+class _EpochUnderWay:
+    """The epoch being trained: how far it has got, its sums, and the generator of its dropout masks."""
+
+    steps_done: int
+    totals: _Totals
+    dropout_random: np.random.Generator | None
+
+    def position(self) -> EpochPosition:
+        random_state = None if self.dropout_random is None else self.dropout_random.bit_generator.state
+        return EpochPosition(self.steps_done, {"totals": asdict(self.totals), "dropout_random": random_state})
+
+
 class NumpySession:
     """One run's model and optimizer in numpy."""
 
@@ -58,6 +77,7 @@ class NumpySession:
         self.names = trainable_names(self.config)  # the trainable arrays, in checkpoint order
         self.model_weights: Weights = initial_weights(self.config, run.training.seed, run.initial_output_bias())
         self.optimizer = Adam(self.model_weights, run.training.learning_rate, run.training.clip_norm)
+        self.under_way: _EpochUnderWay | None = None
 
     @property
     def learning_rate(self) -> float:
@@ -67,19 +87,44 @@ class NumpySession:
     def learning_rate(self, value: float) -> None:
         self.optimizer.learning_rate = value
 
-    def train_epoch(self, epoch: int, batch_end: BatchEnd) -> dict[str, float]:
+    def train_epoch(self, epoch: int, batch_end: BatchEnd, start: EpochPosition | None = None) -> dict[str, float]:
         batches = self.run.training_plan.batches
         batches.set_epoch(epoch)
+        self.under_way = under_way = self._epoch_from(epoch, start)
+        for index in range(under_way.steps_done, len(batches)):
+            inputs, targets = batches.batch(index)
+            score, gradients = loss_and_gradients(
+                self.model_weights, self.config, inputs, targets, under_way.dropout_random
+            )
+            self.optimizer.apply(self.model_weights, gradients)
+            under_way.totals.add(score, len(inputs))
+            under_way.steps_done = index + 1
+            if batch_end(index, under_way.totals.logs()):
+                break
+        return under_way.totals.logs()
+
+    def _epoch_from(self, epoch: int, start: EpochPosition | None) -> _EpochUnderWay:
+        """Epoch ``epoch`` at its first batch, or where a checkpoint's position left it."""
         # Dropout's masks depend on (seed, epoch) alone, so a resumed run draws the same ones.
         random = np.random.default_rng([self.run.training.seed, epoch, 1]) if self.config.dropout > 0 else None
-        totals = _Totals()
-        for index in range(len(batches)):
-            inputs, targets = batches.batch(index)
-            score, gradients = loss_and_gradients(self.model_weights, self.config, inputs, targets, random)
-            self.optimizer.apply(self.model_weights, gradients)
-            totals.add(score, len(inputs))
-            batch_end(index, totals.logs())
-        return totals.logs()
+        if start is None:
+            return _EpochUnderWay(0, _Totals(), random)
+        state: dict[str, Any] = start.engine_state
+        try:
+            totals = _Totals(**state["totals"])
+            saved_random = state["dropout_random"]
+            if (random is None) != (saved_random is None):
+                raise ValueError("dropout's generator does not fit this run")
+            if random is not None:
+                random.bit_generator.state = saved_random
+        except (KeyError, TypeError, ValueError):
+            raise ModelFolderError(
+                "the checkpoint's epoch position is damaged; train without --resume to start over"
+            ) from None
+        return _EpochUnderWay(start.steps_done, totals, random)
+
+    def epoch_position(self) -> EpochPosition | None:
+        return None if self.under_way is None else self.under_way.position()
 
     def validate(self) -> dict[str, float]:
         assert self.run.validation_plan is not None
