@@ -145,7 +145,7 @@ def test_a_tiny_time_budget_ends_training_with_a_loadable_model(workspace: Path)
     assert result.returncode == 0, result.stderr
     saved = config(workspace / "timed")
     assert re.fullmatch(
-        r"the --max-time budget of 0\.5s was reached during epoch 1 \(\d+ of 3,600 batches\)", saved["stop_reason"]
+        r"the --max-time budget of 0\.5s was reached during epoch 1 \([\d,]+ of 3,600 batches\)", saved["stop_reason"]
     )
     assert saved["stop_reason"] in result.stderr and saved["budget"]["max_time"] == 0.5
     assert rnngen("generate", "the", "-m", "timed", cwd=workspace).returncode == 0
@@ -183,6 +183,7 @@ def test_sigint_mid_epoch_keeps_the_batches_done(workspace: Path) -> None:
     process = start_long_run(workspace, "interrupted")
     assert process.stderr is not None
     assert process.stderr.readline().startswith("training with the numpy engine")
+    assert process.stderr.readline().startswith("read long.txt: 4,000 lines")
     time.sleep(0.3)  # a fraction of the first epoch
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
