@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,18 @@ from rnngen.store.folder import StoredModel, read_model_folder, write_model_fold
 REPOSITORY = Path(__file__).resolve().parent.parent
 SEED_CORPUS = REPOSITORY / "corpora" / "seed.txt"
 SEED_TEXT = "오늘 날씨가 정말 좋다.\n집 앞 공원에 사람들이 모여 있다.\n아이들이 놀이터에서 신나게 뛰어놀고 있다."
+
+# Prepared corpora go to a cache of the test session's own, never the user's (each test gets a fresh
+# one from the fixture below; this one serves what runs outside a test, such as session fixtures).
+os.environ["RNNGEN_CACHE"] = tempfile.mkdtemp(prefix="rnngen-test-cache-")
+
+
+@pytest.fixture(autouse=True)
+def fresh_corpus_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty corpus cache for every test, so that no test depends on what another prepared."""
+    cache = tmp_path_factory.mktemp("corpus-cache")
+    monkeypatch.setenv("RNNGEN_CACHE", str(cache))
+    return cache
 
 
 @dataclass(frozen=True)

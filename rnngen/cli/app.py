@@ -916,6 +916,32 @@ def export(
     print(export_keras_model(_read_model(folder)))
 
 
+@app.command("cache")
+@_reports_errors
+def corpus_cache(
+    clear: Annotated[bool, typer.Option("--clear", help="Remove every prepared corpus from the cache.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List the prepared corpora that training keeps ($RNNGEN_CACHE, else ~/.cache/rnngen), or clear them."""
+    from rnngen.data.corpus_cache import cache_entries, cache_root, clear_cache
+
+    if clear:
+        freed = clear_cache()
+        print(f"removed {freed / 1e6:,.1f} MB of prepared corpora from {cache_root()}", file=sys.stderr)
+        return
+    entries = cache_entries()
+    if as_json:
+        print(json.dumps([dataclasses.asdict(entry) for entry in entries]))
+        return
+    for entry in entries:
+        state = entry.tokenizer or "?" if entry.complete else "incomplete (removed by --clear)"
+        lines = "-" if entry.lines is None else f"{entry.lines:,}"
+        tokens = "-" if entry.tokens is None else f"{entry.tokens:,}"
+        print(f"{entry.name}\t{entry.bytes / 1e6:,.1f} MB\t{lines} lines\t{tokens} tokens\t{state}")
+    total = sum(entry.bytes for entry in entries)
+    print(f"{len(entries)} prepared corpora, {total / 1e6:,.1f} MB, in {cache_root()}", file=sys.stderr)
+
+
 def _format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"  # enough digits to match the progress lines and the summary

@@ -241,6 +241,10 @@ MAX_LOGITS_PER_BATCH = 2**24
 def group_by_length(lengths: np.ndarray, order: np.ndarray, batch_size: int, max_positions: int) -> list[np.ndarray]:
     """Cut windows, taken in ``order`` (shortest first), into batches of at most ``batch_size``
     windows whose padded size (windows x longest) stays within ``max_positions``."""
+    if len(order) and batch_size * int(lengths.max()) <= max_positions:
+        # No batch of batch_size windows can exceed max_positions: the loop below would cut the
+        # order into runs of batch_size, which numpy does at once (a large corpus has millions).
+        return np.split(order, range(batch_size, len(order), batch_size))
     batches: list[np.ndarray] = []
     start = 0
     while start < len(order):

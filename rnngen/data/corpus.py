@@ -19,6 +19,7 @@ import numpy as np
 
 from rnngen.config import TokenizerConfig
 from rnngen.data.batches import TokenStream
+from rnngen.data.framing import LineIds
 from rnngen.data.vocab import Vocabulary, count_words
 from rnngen.errors import CorpusError, UsageError
 from rnngen.text import tokenize_lines
@@ -54,12 +55,15 @@ class CorpusText:
         return sum(len(tokens) for tokens in self.token_lines)
 
     def describe(self, purpose: str = "") -> str:
-        """What was read, in words for the progress report: the source (a folder's with how many
-        files), what for (" for validation"), its lines and tokens."""
-        source = self.source
-        if self.files is not None:
-            source = f"{self.files:,} file{'' if self.files == 1 else 's'} from {os.path.join(self.source, '')}"
-        return f"read {source}{purpose}: {self.usable_lines:,} lines, {self.tokens:,} tokens"
+        return describe_read(self.source, self.files, self.usable_lines, self.tokens, purpose)
+
+
+def describe_read(source: str, files: int | None, lines: int, tokens: int, purpose: str = "") -> str:
+    """What was read, in words for the progress report: the source (a folder's with how many files),
+    what for (" for validation"), its lines and tokens."""
+    if files is not None:
+        source = f"{files:,} file{'' if files == 1 else 's'} from {os.path.join(source, '')}"
+    return f"read {source}{purpose}: {lines:,} lines, {tokens:,} tokens"
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,12 @@ class Corpus:
     source: str
     sha256: str
     vocabulary: Vocabulary  # from the training lines only
-    stream: TokenStream  # the word ids of the training lines, without boundaries
+    # The word ids of the training lines, without boundaries: in memory, or read from a prepared corpus.
+    stream: TokenStream | LineIds
     validation_stream: TokenStream | None  # the held-out (or --valid) lines' ids; unknown words as evaluate reads them
-    validation_lines: TokenLines | None  # the same lines' tokens, for scoring them as text
-    training_lines: TokenLines
+    # The same lines' tokens, for scoring them as text (from a prepared corpus: the first SCORED_TOKENS' worth).
+    validation_lines: TokenLines | None
+    training_lines: TokenLines  # from a prepared corpus: the first SCORED_TOKENS' worth, when no line is held out
     usable_lines: int  # non-empty lines of the corpus, held-out ones included
     tokens: int  # word tokens of the corpus, held-out lines included
     counts: WordCounts  # of the training lines

@@ -32,15 +32,10 @@ from rnngen.config import (
     to_json_dict,
 )
 from rnngen.data.batches import Batches, PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
-from rnngen.data.corpus import (
-    Corpus,
-    CorpusText,
-    build_corpus,
-    held_out_lines,
-    read_corpus,
-    read_validation,
-    unknown_marker,
-)
+from rnngen.data.corpus import Corpus, describe_read, held_out_lines, unknown_marker
+from rnngen.data.corpus_cache import open_prepared
+from rnngen.data.framing import LineIds, framed_stream, framed_target_counts
+from rnngen.data.streamed_corpus import SCORED_TOKENS, prepared_corpus
 from rnngen.errors import CorpusError, UsageError
 from rnngen.store.card import kept_figures
 from rnngen.train.checkpoints import Checkpoint, engine_of
@@ -66,22 +61,22 @@ class TrainingResult:
     checkpoint: Path | None = None
 
 
-def resolve_max_len(text: CorpusText, requested: int | None, context: ContextKind) -> int:
+def resolve_max_len(longest_line: int, requested: int | None, context: ContextKind) -> int:
     """The requested length; else in line context the longest framed line (<eol> words <eol>) up to
     MAX_LEN_CAP, in stream context STREAM_MAX_LEN."""
     if requested is not None:
         return requested
     if context is ContextKind.stream:
         return STREAM_MAX_LEN
-    return min(max(len(tokens) for tokens in text.token_lines) + 2, MAX_LEN_CAP)
+    return min(longest_line + 2, MAX_LEN_CAP)
 
 
-def resolve_val_split(text: CorpusText, requested: float | None, has_validation_file: bool) -> float:
+def resolve_val_split(usable_lines: int, requested: float | None, has_validation_file: bool) -> float:
     if requested is not None:
         return requested
     if has_validation_file:
         return 0.0
-    return AUTO_VALIDATION_SPLIT if text.usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
+    return AUTO_VALIDATION_SPLIT if usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
 
 
 def resolve_architecture(requested: ArchitectureConfig, training_tokens: int) -> ArchitectureConfig:
@@ -125,16 +120,19 @@ class DataPlan:
 
 
 def data_plan(
-    stream: TokenStream, model_config: ModelConfig, training: TrainingConfig, boundary_id: int, shuffle: bool
+    stream: TokenStream | LineIds,
+    model_config: ModelConfig,
+    training: TrainingConfig,
+    boundary_id: int,
+    shuffle: bool,
 ) -> DataPlan | None:
     """Whole-line windows for a one-directional model, the notebook's prefixes for a bidirectional one;
-    in stream context, windows cut from all lines joined end to end."""
+    in stream context, windows cut from all lines joined end to end. The lines are framed as a view
+    (framing.py) whose ids each batch reads, so a corpus on disk stays there."""
     vocab_size = model_config.vocab_size
-    if training.context is ContextKind.stream:
-        fed = stream.joined(boundary_id)
-    else:
-        fed = stream.with_boundaries(boundary_id)
-    counts = fed.target_counts(vocab_size)
+    lines = LineIds.of_stream(stream) if isinstance(stream, TokenStream) else stream
+    fed = framed_stream(lines, boundary_id, joined=training.context is ContextKind.stream)
+    counts = framed_target_counts(lines, vocab_size, boundary_id)
     if model_config.bidirectional:
         samples = prefix_samples(fed)
         if len(samples) == 0:
@@ -255,23 +253,41 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     training, tokenizer_config = request.training, request.tokenizer
     # A marker that cannot be matched is a usage error, told before the corpus is read.
     marker = None if training.unk_token is None else unknown_marker(training.unk_token, tokenizer_config)
-    text = read_corpus(request.corpus, tokenizer_config)
-    val_split = resolve_val_split(text, training.val_split, request.validation is not None)
-    held_out = held_out_lines(text.usable_lines, val_split, training.seed)
+    opened, source = open_prepared(request.corpus, tokenizer_config)
+    text = opened.corpus
+    if not text.has_text:
+        raise CorpusError(f"{source.name}: the corpus is empty")
+    if text.longest_line < 2:
+        raise CorpusError(
+            f"{source.name}: no line has two or more words, so there is no next word to learn; "
+            "put one sentence per line"
+        )
+    val_split = resolve_val_split(text.lines, training.val_split, request.validation is not None)
+    held_out = held_out_lines(text.lines, val_split, training.seed)
     training = replace(
         training,
-        max_len=resolve_max_len(text, training.max_len, training.context),
+        max_len=resolve_max_len(text.longest_line, training.max_len, training.context),
         val_split=val_split,
     )
     assert training.max_len is not None
-    validation_text = None if request.validation is None else read_validation(request.validation, tokenizer_config)
-    corpus = build_corpus(
-        text,
-        held_out,
-        None if validation_text is None else validation_text.token_lines,
-        training.max_vocab,
-        training.min_count,
-        marker,
+    read = [describe_read(source.name, source.folder_files, text.lines, text.tokens)]
+    validation_text = None
+    if request.validation is not None:
+        validation_opened, validation_source = open_prepared(request.validation, tokenizer_config)
+        validation_text = validation_opened.corpus
+        if validation_text.lines == 0:
+            raise CorpusError(f"{validation_source.name}: the validation file has no words")
+        read.append(
+            describe_read(
+                validation_source.name,
+                validation_source.folder_files,
+                validation_text.lines,
+                validation_text.tokens,
+                " for validation",
+            )
+        )
+    corpus = prepared_corpus(
+        text, source.name, held_out, validation_text, training.max_vocab, training.min_count, marker
     )
     vocabulary = corpus.vocabulary
     architecture = resolve_architecture(request.architecture, corpus.counts.tokens)
@@ -285,18 +301,15 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         else data_plan(corpus.validation_stream, model_config, training, vocabulary.end_of_line_id, shuffle=False)
     )
     fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, corpus.validation_stream, engine)
-    report = data_report(text, validation_text, corpus, training.unk_token)
+    report = data_report(read, corpus, training.unk_token)
     return PreparedRun(request, corpus, training, model_config, training_plan, validation_plan, fingerprint, report)
 
 
-def data_report(
-    text: CorpusText, validation_text: CorpusText | None, corpus: Corpus, unk_token: str | None
-) -> DataReport:
-    """What the run read, and how often the text's unknown-word marker occurs; a warning when never,
-    since a mistyped or filtered marker would otherwise go unnoticed until the model is trained."""
-    read = [text.describe()]
-    if validation_text is not None:
-        read.append(validation_text.describe(" for validation"))
+def data_report(read: list[str], corpus: Corpus, unk_token: str | None) -> DataReport:
+    """What the run read (``read``: a line per text), and how often the text's unknown-word marker
+    occurs; a warning when never, since a mistyped or filtered marker would otherwise go unnoticed
+    until the model is trained."""
+    read = list(read)
     warnings = []
     marker = corpus.vocabulary.unknown_marker
     if unk_token is not None and marker is not None:
@@ -362,6 +375,9 @@ def folder_config(
             "validation_source": None if run.request.validation is None else str(run.request.validation),
             "training_targets": run.training_plan.targets,
             "validation_targets": 0 if run.validation_plan is None else run.validation_plan.targets,
+            # Bits per character score at most SCORED_TOKENS tokens' worth of lines, the first ones.
+            "scored_lines": len(corpus.validation_lines or corpus.training_lines),
+            "scored_tokens_limit": SCORED_TOKENS,
         },
         "metrics": kept_metrics(history, run.monitored),
         "history": history,

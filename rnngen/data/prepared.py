@@ -1,0 +1,292 @@
+"""A corpus prepared on disk: its tokens as ids in order of first appearance, written while the text is
+read in pieces, so that no corpus is ever held in memory as text or as token strings.
+
+A prepared corpus is a folder of four files:
+
+- ``ids.bin``: every token of every non-empty line, end to end, as a provisional id (uint16 when the
+  distinct tokens fit, else uint32): the token's rank by first appearance in the corpus;
+- ``lengths.bin``: (lines,) uint32, the tokens of each non-empty line;
+- ``words.json``: the distinct tokens in provisional id order, the only part that stays in memory;
+- ``meta.json``: format version, the normalised text's sha256 (as ``CorpusText.sha256``), counts, and
+  each file's size and sha256, checked before the folder is used.
+
+Preparation reads a file, a folder's .txt files in path order, or a spooled copy of standard input in
+pieces of whole lines, normalises each as ``read_text`` normalises a whole text, and tokenizes it
+with the tokenizer the settings describe: the tokens are those ``read_corpus`` gives, line for line.
+Word and character tokenizing runs in a pool of processes, a piece each; Kiwi (morph) already
+analyses on every core from one process, and keeps its cache of distinct words there.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnngen.config import TokenizerConfig, TokenizerKind, to_json_dict
+from rnngen.text import tokenize_lines
+from rnngen.text.clean import invalid_utf8, line_chunks, normalize_text
+
+FORMAT_VERSION = 1
+IDS_FILE = "ids.bin"
+LENGTHS_FILE = "lengths.bin"
+WORDS_FILE = "words.json"
+META_FILE = "meta.json"
+DATA_FILES = (IDS_FILE, LENGTHS_FILE, WORDS_FILE)
+
+# Text read, normalised and tokenized at once: large enough that a worker's start-up and the
+# transfer of its result are small beside its work, small enough that a few in flight cost little memory.
+CHUNK_BYTES = 1 << 22
+# Below this much text a pool of processes costs more to start than it saves.
+POOL_MIN_BYTES = 16 << 20
+# Tokens read at once when a prepared corpus is scanned: a few tens of megabytes of ids.
+SCAN_TOKENS = 1 << 23
+UINT16_WORDS = 1 << 16
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """The files a corpus is read from, in order, and the name it is known by."""
+
+    files: tuple[Path, ...]
+    name: str
+    folder_files: int | None  # how many files of a folder were read; None for one file or standard input
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One piece of text as a worker returns it: its tokens as ids local to the piece."""
+
+    error_line: int | None  # the line, counted in the piece, of its first invalid UTF-8 byte
+    normalised: bytes | None  # the normalised text as UTF-8, when it differs from the bytes read
+    has_text: bool  # any character other than whitespace
+    words: list[str]  # the piece's distinct tokens in order of first appearance
+    ids: np.ndarray  # (tokens,) uint32 indices into ``words``
+    lengths: np.ndarray  # (non-empty lines,) uint32
+
+
+def _tokenize_piece(data: bytes, starts_text: bool, tokenizer_config: TokenizerConfig) -> _Piece:
+    """Decode, normalise and tokenize a piece of whole lines (in a worker process, or in this one)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _Piece(data.count(b"\n", 0, error.start) + 1, None, False, [], np.zeros(0, np.uint32), np.zeros(0))
+    normalised = normalize_text(text, starts_text)
+    encoded = None if normalised == text else normalised.encode("utf-8")
+    lines = tokenize_lines(normalised, tokenizer_config)
+    lengths = np.fromiter(map(len, lines), dtype=np.uint32, count=len(lines))
+    flat = list(itertools.chain.from_iterable(lines))
+    # dict.fromkeys keeps first appearance and runs in C, as does the map through its lookup.
+    local_index = {word: index for index, word in enumerate(dict.fromkeys(flat))}
+    ids = np.fromiter(map(local_index.__getitem__, flat), dtype=np.uint32, count=len(flat))
+    return _Piece(None, encoded, bool(normalised.strip()), list(local_index), ids, lengths)
+
+
+def _worker_count(total_bytes: int, tokenizer_config: TokenizerConfig) -> int:
+    if tokenizer_config.kind is TokenizerKind.morph or total_bytes < POOL_MIN_BYTES:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _pieces(source: SourceFiles, tokenizer_config: TokenizerConfig) -> Iterator[tuple[Path, int, bytes, _Piece]]:
+    """Each piece of each file with its file, its first line's number and its bytes, tokenized in order."""
+    jobs = (
+        (file, index == 0, data) for file in source.files for index, data in enumerate(line_chunks(file, CHUNK_BYTES))
+    )
+    total = sum(file.stat().st_size for file in source.files)
+    workers = _worker_count(total, tokenizer_config)
+    lines_before: dict[Path, int] = collections.defaultdict(int)
+
+    def numbered(file: Path, data: bytes) -> int:
+        first_line = lines_before[file] + 1
+        lines_before[file] += data.count(b"\n")
+        return first_line
+
+    if workers == 1:
+        for file, starts_text, data in jobs:
+            yield file, numbered(file, data), data, _tokenize_piece(data, starts_text, tokenizer_config)
+        return
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        # A few pieces in flight per worker, so that reading never runs ahead of tokenizing.
+        in_flight: collections.deque[tuple[Path, int, bytes, concurrent.futures.Future[_Piece]]] = collections.deque()
+        for file, starts_text, data in jobs:
+            future = pool.submit(_tokenize_piece, data, starts_text, tokenizer_config)
+            in_flight.append((file, numbered(file, data), data, future))
+            if len(in_flight) >= 2 * workers:
+                file, line, data, future = in_flight.popleft()
+                yield file, line, data, future.result()
+        while in_flight:
+            file, line, data, future = in_flight.popleft()
+            yield file, line, data, future.result()
+
+
+class _IdWriter:
+    """Appends provisional ids to a file as uint16, widening what was written to uint32 once a
+    provisional id no longer fits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dtype: type[np.unsignedinteger[Any]] = np.uint16
+        self.file = path.open("wb")
+
+    def write(self, ids: np.ndarray, distinct: int) -> None:
+        if self.dtype is np.uint16 and distinct > UINT16_WORDS:
+            self._widen()
+        self.file.write(ids.astype(self.dtype, copy=False).tobytes())
+
+    def _widen(self) -> None:
+        self.file.close()
+        wide = self.path.with_suffix(".wide")
+        with self.path.open("rb") as narrow, wide.open("wb") as output:
+            while block := narrow.read(SCAN_TOKENS * 2):
+                output.write(np.frombuffer(block, dtype=np.uint16).astype(np.uint32).tobytes())
+        os.replace(wide, self.path)
+        self.dtype = np.uint32
+        self.file = self.path.open("ab")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def prepare_corpus(source: SourceFiles, tokenizer_config: TokenizerConfig, folder: Path) -> None:
+    """Read, normalise and tokenize a corpus into ``folder`` (which must exist, empty); see the module."""
+    text_digest = hashlib.sha256()
+    word_index: dict[str, int] = {}
+    writer = _IdWriter(folder / IDS_FILE)
+    lines = tokens = longest = 0
+    has_text = False
+    previous_file: Path | None = None
+    with (folder / LENGTHS_FILE).open("wb") as lengths_file:
+        for file, first_line, data, piece in _pieces(source, tokenizer_config):
+            if piece.error_line is not None:
+                writer.close()
+                raise invalid_utf8(str(file), first_line + piece.error_line - 1)
+            if previous_file is not None and file != previous_file:
+                text_digest.update(b"\n")  # the folder's files joined by a line end, as read_source joins them
+            previous_file = file
+            text_digest.update(data if piece.normalised is None else piece.normalised)
+            has_text = has_text or piece.has_text
+            # Each of the piece's distinct words gets its provisional id, the new ones the next free ones.
+            remap = np.fromiter(
+                (word_index.setdefault(word, len(word_index)) for word in piece.words),
+                dtype=np.uint32,
+                count=len(piece.words),
+            )
+            writer.write(remap[piece.ids], len(word_index))
+            lengths_file.write(piece.lengths.astype(np.uint32).tobytes())
+            lines += len(piece.lengths)
+            tokens += len(piece.ids)
+            if len(piece.lengths):
+                longest = max(longest, int(piece.lengths.max()))
+    writer.close()
+    words = list(word_index)
+    (folder / WORDS_FILE).write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "sha256": text_digest.hexdigest(),
+        "tokenizer": to_json_dict(tokenizer_config),
+        "has_text": has_text,
+        "lines": lines,
+        "tokens": tokens,
+        "longest_line": longest,
+        "distinct_words": len(words),
+        "id_dtype": np.dtype(writer.dtype).name,
+        "files": {
+            name: {"bytes": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)} for name in DATA_FILES
+        },
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+
+class PreparedCorpus:
+    """A prepared corpus folder, checked and opened: see the module's docstring."""
+
+    def __init__(self, folder: Path) -> None:
+        """Open a prepared folder; ValueError when it is incomplete, of another format, or damaged."""
+        self.folder = folder
+        try:
+            meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"unreadable {META_FILE}: {error}") from None
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError("another format version")
+        for name in DATA_FILES:
+            expected = meta["files"][name]
+            path = folder / name
+            if (
+                not path.is_file()
+                or path.stat().st_size != expected["bytes"]
+                or file_sha256(path) != expected["sha256"]
+            ):
+                raise ValueError(f"{name} is missing or damaged")
+        self.meta = meta
+        self.sha256: str = meta["sha256"]
+        self.words: list[str] = json.loads((folder / WORDS_FILE).read_text(encoding="utf-8"))
+        self.id_dtype = np.dtype(meta["id_dtype"])
+        self.lengths = np.fromfile(folder / LENGTHS_FILE, dtype=np.uint32)
+        if len(self.words) != meta["distinct_words"] or len(self.lengths) != meta["lines"]:
+            raise ValueError("the counts do not match the files")
+        if (folder / IDS_FILE).stat().st_size != meta["tokens"] * self.id_dtype.itemsize:
+            raise ValueError("the id file does not hold every token")
+
+    @property
+    def lines(self) -> int:
+        return int(self.meta["lines"])
+
+    @property
+    def tokens(self) -> int:
+        return int(self.meta["tokens"])
+
+    @property
+    def longest_line(self) -> int:
+        return int(self.meta["longest_line"])
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.meta["has_text"])
+
+    def line_starts(self) -> np.ndarray:
+        """(lines + 1,) int64: where each line's ids start in the id file, and the end."""
+        starts = np.zeros(self.lines + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=starts[1:])
+        return starts
+
+    def mapped_ids(self) -> np.ndarray:
+        """The id file, memory-mapped: read per batch, never loaded whole."""
+        if self.tokens == 0:
+            return np.zeros(0, dtype=self.id_dtype)
+        return np.memmap(self.folder / IDS_FILE, dtype=self.id_dtype, mode="r")
+
+    def scan(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(first line, end line, their ids) for consecutive runs of whole lines, read (not mapped) a
+        few megabytes at a time, so that a pass over the corpus leaves no pages resident."""
+        starts = self.line_starts()
+        with (self.folder / IDS_FILE).open("rb") as file:
+            first = 0
+            while first < self.lines:
+                end = int(np.searchsorted(starts, starts[first] + SCAN_TOKENS, side="right")) - 1
+                end = min(max(end, first + 1), self.lines)
+                count = int(starts[end] - starts[first])
+                ids = np.fromfile(file, dtype=self.id_dtype, count=count)
+                yield first, end, ids
+                first = end

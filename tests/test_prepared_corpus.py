@@ -1,0 +1,285 @@
+"""Corpora prepared on disk in pieces give what the in-memory reading gives: the same tokens, hash,
+held-out lines, vocabulary, ids and counts; and the cache of prepared corpora is used, invalidated
+and never trusted when damaged or incomplete."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnngen.data.corpus_cache as corpus_cache
+import rnngen.data.prepared as prepared_module
+from rnngen.config import TokenizerConfig, TokenizerKind
+from rnngen.data.batches import TokenStream
+from rnngen.data.corpus import build_corpus, held_out_lines, read_corpus
+from rnngen.data.corpus_cache import cache_entries, clear_cache, open_prepared
+from rnngen.data.framing import LineIds, framed_stream, framed_target_counts
+from rnngen.data.prepared import PreparedCorpus, SourceFiles, prepare_corpus
+from rnngen.data.streamed_corpus import prepared_corpus
+from rnngen.errors import CorpusError
+
+TEXT = (
+    "\ufeffThe cat sat on the mat.\r\n"
+    "The dog sat, and the cat ran!\r"
+    "\n"
+    "   \n"
+    "a bird on a wire \u1112\u1161\u11ab\u1100\u1173\u11af text\n"  # Hangul as separate jamo: NFC composes them
+    "unk the <unk> sat unk\n"
+    "one\n"
+    "the end of the mat and the cat\n"
+    "\ufeffinner bom stays a character\n"
+    "dog dog dog bird cat"
+)
+KOREAN = (
+    "오늘 날씨가 정말 좋다.\n집 앞 공원에 사람들이 모여 있다.\n아이들이 놀이터에서 신나게 뛰어놀고 있다.\n오늘 집 앞\n"
+)
+
+
+def _prepare(path: Path, config: TokenizerConfig, folder: Path) -> PreparedCorpus:
+    folder.mkdir()
+    prepare_corpus(SourceFiles((path,), str(path), None), config, folder)
+    return PreparedCorpus(folder)
+
+
+def _lines(stream: TokenStream | LineIds) -> list[list[int]]:
+    if isinstance(stream, TokenStream):
+        return [stream.line(index).tolist() for index in range(stream.line_count)]
+    return [
+        stream.take(np.arange(start, start + length, dtype=np.int64)).tolist()
+        for start, length in zip(stream.starts.tolist(), stream.lengths.tolist(), strict=True)
+    ]
+
+
+@pytest.fixture(params=[1 << 22, 7], ids=["one piece", "tiny pieces"])
+def chunk_bytes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(prepared_module, "CHUNK_BYTES", request.param)
+    return int(request.param)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TokenizerConfig(),
+        TokenizerConfig(filters="", lower=False),
+        TokenizerConfig(kind=TokenizerKind.char),
+    ],
+    ids=["word", "word kept as written", "char"],
+)
+def test_prepared_tokens_and_hash_are_those_of_the_text_read_whole(
+    tmp_path: Path, config: TokenizerConfig, chunk_bytes: int
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(TEXT.encode("utf-8"))
+    text = read_corpus(corpus, config)
+    prepared = _prepare(corpus, config, tmp_path / "prepared")
+    assert prepared.sha256 == text.sha256
+    ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype).tolist()
+    assert [prepared.words[word_id] for word_id in ids] == [token for line in text.token_lines for token in line]
+    assert prepared.lengths.tolist() == [len(tokens) for tokens in text.token_lines]
+    assert prepared.longest_line == max(len(tokens) for tokens in text.token_lines)
+
+
+def test_a_pool_of_workers_prepares_what_one_process_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT * 50, encoding="utf-8")
+    alone = _prepare(corpus, TokenizerConfig(), tmp_path / "alone")
+    monkeypatch.setattr(prepared_module, "CHUNK_BYTES", 300)
+    monkeypatch.setattr(prepared_module, "POOL_MIN_BYTES", 0)
+    pooled = _prepare(corpus, TokenizerConfig(), tmp_path / "pooled")
+    assert pooled.meta["files"] == alone.meta["files"] and pooled.sha256 == alone.sha256
+
+
+def test_a_folder_is_prepared_as_its_files_joined(tmp_path: Path) -> None:
+    folder = tmp_path / "texts"
+    (folder / "more").mkdir(parents=True)
+    (folder / "b.txt").write_text("\ufeffb c\nd", encoding="utf-8")
+    (folder / "A.TXT").write_text("a b\n", encoding="utf-8")
+    (folder / "more" / "c.txt").write_text("c d e\r\n", encoding="utf-8")
+    config = TokenizerConfig()
+    text = read_corpus(folder, config)
+    opened, source = open_prepared(folder, config)
+    assert source.folder_files == 3 and opened.corpus.sha256 == text.sha256
+    assert opened.corpus.lengths.tolist() == [len(tokens) for tokens in text.token_lines]
+
+
+def test_invalid_utf8_is_reported_on_the_same_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepared_module, "CHUNK_BYTES", 5)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(b"a b\nc d\ne f\n\xff g\n")
+    with pytest.raises(CorpusError) as whole:
+        read_corpus(corpus, TokenizerConfig())
+    with pytest.raises(CorpusError) as prepared:
+        open_prepared(corpus, TokenizerConfig())
+    assert str(prepared.value) == str(whole.value) and "line 4" in str(whole.value)
+
+
+CASES = [
+    (TokenizerConfig(), {}),
+    (TokenizerConfig(), {"max_words": 4}),
+    (TokenizerConfig(), {"min_count": 2}),
+    (TokenizerConfig(filters=""), {"marker": "<unk>"}),
+    (TokenizerConfig(), {"marker": "unk", "min_count": 2}),
+    (TokenizerConfig(kind=TokenizerKind.char), {"max_words": 10}),
+]
+
+
+@pytest.mark.parametrize(("config", "options"), CASES)
+@pytest.mark.parametrize("fraction", [0.0, 0.3])
+def test_the_streamed_corpus_equals_the_one_built_in_memory(
+    tmp_path: Path, config: TokenizerConfig, options: dict[str, object], fraction: float
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT * 3, encoding="utf-8")
+    text = read_corpus(corpus, config)
+    prepared = _prepare(corpus, config, tmp_path / "prepared")
+    held_out = held_out_lines(prepared.lines, fraction, seed=3)
+    assert np.array_equal(held_out, held_out_lines(text.usable_lines, fraction, seed=3))
+    settings = {"max_words": None, "min_count": 1, **options}
+    expected = build_corpus(text, held_out, None, **settings)  # type: ignore[arg-type]
+    streamed = prepared_corpus(prepared, str(corpus), held_out, None, **settings)  # type: ignore[arg-type]
+    assert streamed.vocabulary == expected.vocabulary
+    assert streamed.vocabulary.words == expected.vocabulary.words
+    assert _lines(streamed.stream) == _lines(expected.stream)
+    if expected.validation_stream is None:
+        assert streamed.validation_stream is None
+    else:
+        assert streamed.validation_stream is not None
+        assert streamed.validation_stream.ids.tolist() == expected.validation_stream.ids.tolist()
+        assert streamed.validation_stream.line_starts.tolist() == expected.validation_stream.line_starts.tolist()
+    assert streamed.validation_lines == expected.validation_lines
+    assert (streamed.counts, streamed.unknown_tokens, streamed.marker_tokens) == (
+        expected.counts,
+        expected.unknown_tokens,
+        expected.marker_tokens,
+    )
+    assert (streamed.sha256, streamed.usable_lines, streamed.tokens) == (text.sha256, text.usable_lines, text.tokens)
+
+
+def test_the_streamed_corpus_reads_a_validation_file_as_the_in_memory_one(tmp_path: Path) -> None:
+    corpus, valid = tmp_path / "corpus.txt", tmp_path / "valid.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    valid.write_text("the cat and a zebra\nzebra only\nsat on the mat\n", encoding="utf-8")
+    config = TokenizerConfig()
+    expected = build_corpus(read_corpus(corpus, config), None, read_corpus(valid, config).token_lines, None, 1)
+    streamed = prepared_corpus(
+        _prepare(corpus, config, tmp_path / "p"), "corpus", None, _prepare(valid, config, tmp_path / "v"), None, 1
+    )
+    assert streamed.validation_stream is not None and expected.validation_stream is not None
+    assert streamed.validation_stream.ids.tolist() == expected.validation_stream.ids.tolist()
+    assert streamed.validation_stream.line_starts.tolist() == expected.validation_stream.line_starts.tolist()
+    assert streamed.validation_lines == expected.validation_lines
+
+
+def test_morph_pieces_are_prepared_as_read_whole(tmp_path: Path) -> None:
+    pytest.importorskip("kiwipiepy")
+    corpus = tmp_path / "korean.txt"
+    corpus.write_text(KOREAN * 3, encoding="utf-8")
+    config = TokenizerConfig(kind=TokenizerKind.morph)
+    text = read_corpus(corpus, config)
+    prepared = _prepare(corpus, config, tmp_path / "prepared")
+    held_out = held_out_lines(prepared.lines, 0.25, seed=0)
+    expected = build_corpus(text, held_out, None, max_words=12, min_count=1)
+    streamed = prepared_corpus(prepared, "korean", held_out, None, max_words=12, min_count=1)
+    assert streamed.vocabulary == expected.vocabulary and _lines(streamed.stream) == _lines(expected.stream)
+    assert streamed.validation_lines == expected.validation_lines
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_the_framed_view_reads_as_the_framed_copy(joined: bool) -> None:
+    rng = np.random.default_rng(0)
+    stream = TokenStream.from_lines([rng.integers(1, 30, size=length).tolist() for length in rng.integers(1, 9, 40)])
+    copy = stream.joined(31) if joined else stream.with_boundaries(31)
+    view = framed_stream(LineIds.of_stream(stream), 31, joined)
+    assert view.line_starts.tolist() == copy.line_starts.tolist() and len(view.ids) == len(copy.ids)
+    positions = np.arange(len(copy.ids)).reshape(-1, 1)
+    assert view.ids[positions].ravel().tolist() == copy.ids.tolist()
+    assert framed_target_counts(LineIds.of_stream(stream), 32, 31).tolist() == copy.target_counts(32).tolist()
+
+
+def test_a_second_open_uses_the_cache_without_tokenizing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    first, _ = open_prepared(corpus, TokenizerConfig())
+    assert not first.from_cache
+
+    def no_tokenizing(*arguments: object) -> None:
+        raise AssertionError("tokenized again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(corpus_cache, "prepare_corpus", no_tokenizing)
+        second, _ = open_prepared(corpus, TokenizerConfig())
+    assert second.from_cache and second.corpus.folder == first.corpus.folder
+    # Other tokenizer settings are another entry.
+    other, _ = open_prepared(corpus, TokenizerConfig(kind=TokenizerKind.char))
+    assert not other.from_cache and other.corpus.folder != first.corpus.folder
+    assert len(cache_entries()) == 2
+
+
+def test_a_changed_corpus_is_prepared_again(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    first, _ = open_prepared(corpus, TokenizerConfig())
+    corpus.write_text(TEXT + "\nmore words here", encoding="utf-8")
+    second, _ = open_prepared(corpus, TokenizerConfig())
+    assert not second.from_cache and second.corpus.sha256 != first.corpus.sha256
+    assert second.corpus.lines == first.corpus.lines + 1
+
+
+@pytest.mark.parametrize("damaged", ["ids.bin", "lengths.bin", "words.json", "meta.json"])
+def test_a_damaged_entry_is_never_trusted_and_is_prepared_again(tmp_path: Path, damaged: str) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    first, _ = open_prepared(corpus, TokenizerConfig())
+    path = first.corpus.folder / damaged
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    again, _ = open_prepared(corpus, TokenizerConfig())
+    assert not again.from_cache
+    assert json.loads((again.corpus.folder / "meta.json").read_text())["sha256"] == first.corpus.sha256
+
+
+def test_an_interrupted_preparation_leaves_nothing_that_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    real = corpus_cache.prepare_corpus
+
+    def killed(source: SourceFiles, config: TokenizerConfig, folder: Path) -> None:
+        real(source, config, folder)
+        (folder / "meta.json").unlink()  # as if killed before the last file was written
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(corpus_cache, "prepare_corpus", killed)
+        open_prepared(corpus, TokenizerConfig())
+    # A kill -9 skips the clean-up: leave such a partial folder behind by hand.
+    partial = Path(os.environ["RNNGEN_CACHE"]) / "corpora" / ".partial-killed"
+    partial.mkdir(parents=True)
+    (partial / "ids.bin").write_bytes(b"\0\0")
+    opened, _ = open_prepared(corpus, TokenizerConfig())
+    assert not opened.from_cache and not opened.corpus.folder.name.startswith(".partial")
+    assert [entry.complete for entry in cache_entries()].count(True) == 1
+    assert clear_cache() > 0 and cache_entries() == []
+
+
+def test_standard_input_is_spooled_and_cached_by_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    class FakeInput:
+        buffer = io.BytesIO(TEXT.encode("utf-8"))
+
+    monkeypatch.setattr(sys, "stdin", FakeInput)
+    first, source = open_prepared("-", TokenizerConfig())
+    assert source.name == "standard input" and not first.from_cache
+    FakeInput.buffer = io.BytesIO(TEXT.encode("utf-8"))
+    second, _ = open_prepared("-", TokenizerConfig())
+    assert second.from_cache
+    # The spooled copy is gone.
+    assert not list(Path(os.environ["RNNGEN_CACHE"]).glob(".partial-*"))
