@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from rnngen.config import TokenizerConfig
 from rnngen.data.batches import (
@@ -6,6 +7,7 @@ from rnngen.data.batches import (
     TokenStream,
     WindowBatches,
     context_windows,
+    group_by_length,
     line_windows,
     one_hot,
     padded_sequences,
@@ -155,3 +157,28 @@ def test_the_first_two_batches_differ_in_width_whenever_widths_differ() -> None:
             batches.set_epoch(epoch)
             assert batches.batch(0)[0].shape[1] != batches.batch(1)[0].shape[1]
             assert sum(len(batch) for batch in batches._batches) == len(windows)
+
+
+def _group_step_by_step(lengths: np.ndarray, order: np.ndarray, batch_size: int, max_positions: int) -> list[list[int]]:
+    """The batching rule spelled out one window at a time: a batch takes the next window, then more
+    while it holds fewer than batch_size and its padded size (windows x the newest's length) fits."""
+    batches, start = [], 0
+    while start < len(order):
+        end = start + 1
+        while (
+            end < len(order) and end - start < batch_size and (end - start + 1) * lengths[order[end]] <= max_positions
+        ):
+            end += 1
+        batches.append([int(window) for window in order[start:end]])
+        start = end
+    return batches
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_group_by_length_follows_the_rule_window_by_window(seed: int) -> None:
+    random = np.random.default_rng(seed)
+    lengths = random.integers(1, 80, size=int(random.integers(1, 3000)))
+    order = np.lexsort((random.random(len(lengths)), lengths))
+    for batch_size, max_positions in [(64, 2**24), (64, 500), (7, 90), (1000, 3000), (3, 10)]:
+        expected = _group_step_by_step(lengths, order, batch_size, max_positions)
+        assert [list(batch) for batch in group_by_length(lengths, order, batch_size, max_positions)] == expected

@@ -245,14 +245,16 @@ def group_by_length(lengths: np.ndarray, order: np.ndarray, batch_size: int, max
         # No batch of batch_size windows can exceed max_positions: the loop below would cut the
         # order into runs of batch_size, which numpy does at once (a large corpus has millions).
         return np.split(order, range(batch_size, len(order), batch_size))
+    # Greedy: each batch takes as many next windows as fit (at least one). Lengths never fall along
+    # ``order``, so the padded sizes of a batch's prefixes (k windows x the k-th's length) never fall
+    # either, and one binary search per batch finds how many fit, not a step per window.
+    sorted_lengths = lengths[order]
     batches: list[np.ndarray] = []
     start = 0
     while start < len(order):
-        end = start + 1
-        while (
-            end < len(order) and end - start < batch_size and (end - start + 1) * lengths[order[end]] <= max_positions
-        ):
-            end += 1
+        ahead = min(batch_size, len(order) - start)
+        padded_sizes = np.arange(1, ahead + 1) * sorted_lengths[start : start + ahead]
+        end = start + max(1, int(np.searchsorted(padded_sizes, max_positions, side="right")))
         batches.append(order[start:end])
         start = end
     return batches
