@@ -7,14 +7,13 @@ reads each folder's config.json only, never its weights, so it stays fast howeve
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rnngen.errors import ModelFolderError
-from rnngen.store.folder import CONFIG_FILE, DEFAULT_MODELS_ROOT, latest_model_folder
+from rnngen.store.folder import CONFIG_FILE, DEFAULT_MODELS_ROOT, latest_model_folder, read_json
 
 # RNNGEN_MODELS names the models folder itself; RNNGEN_HOME names a folder whose `models/` it is.
 MODELS_VARIABLE = "RNNGEN_MODELS"
@@ -91,8 +90,8 @@ def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
 def _entry(folder: Path) -> ModelEntry | None:
     """The folder's entry, or None when its config.json cannot be read (it is left out of the list)."""
     try:
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = read_json(folder / CONFIG_FILE)
+    except ModelFolderError:
         return None
     if not isinstance(config, dict):
         return None
