@@ -15,9 +15,9 @@ import rnngen.data.corpus_cache as corpus_cache
 import rnngen.data.prepared as prepared_module
 from rnngen.config import TokenizerConfig, TokenizerKind
 from rnngen.data.batches import TokenStream
-from rnngen.data.corpus import build_corpus, held_out_lines, read_corpus
+from rnngen.data.corpus import build_corpus, held_out_line_numbers, held_out_lines, read_corpus
 from rnngen.data.corpus_cache import cache_entries, clear_cache, open_prepared
-from rnngen.data.framing import LineIds, framed_stream, framed_target_counts
+from rnngen.data.line_blocks import LineBlocks
 from rnngen.data.prepared import PreparedCorpus, SourceFiles, prepare_corpus
 from rnngen.data.streamed_corpus import prepared_corpus
 from rnngen.errors import CorpusError
@@ -45,13 +45,10 @@ def _prepare(path: Path, config: TokenizerConfig, folder: Path) -> PreparedCorpu
     return PreparedCorpus(folder)
 
 
-def _lines(stream: TokenStream | LineIds) -> list[list[int]]:
-    if isinstance(stream, TokenStream):
-        return [stream.line(index).tolist() for index in range(stream.line_count)]
-    return [
-        stream.take(np.arange(start, start + length, dtype=np.int64)).tolist()
-        for start, length in zip(stream.starts.tolist(), stream.lengths.tolist(), strict=True)
-    ]
+def _lines(stream: TokenStream | LineBlocks) -> list[list[int]]:
+    if isinstance(stream, LineBlocks):
+        return [line for block in range(stream.block_count) for line in _lines(stream.stream(block))]
+    return [stream.line(index).tolist() for index in range(stream.line_count)]
 
 
 @pytest.fixture(params=[1 << 22, 7], ids=["one piece", "tiny pieces"])
@@ -79,7 +76,7 @@ def test_prepared_tokens_and_hash_are_those_of_the_text_read_whole(
     assert prepared.sha256 == text.sha256
     ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype).tolist()
     assert [prepared.words[word_id] for word_id in ids] == [token for line in text.token_lines for token in line]
-    assert prepared.lengths.tolist() == [len(tokens) for tokens in text.token_lines]
+    assert prepared.line_lengths().tolist() == [len(tokens) for tokens in text.token_lines]
     assert prepared.longest_line == max(len(tokens) for tokens in text.token_lines)
 
 
@@ -103,7 +100,7 @@ def test_a_folder_is_prepared_as_its_files_joined(tmp_path: Path) -> None:
     text = read_corpus(folder, config)
     opened, source = open_prepared(folder, config)
     assert source.folder_files == 3 and opened.corpus.sha256 == text.sha256
-    assert opened.corpus.lengths.tolist() == [len(tokens) for tokens in text.token_lines]
+    assert opened.corpus.line_lengths().tolist() == [len(tokens) for tokens in text.token_lines]
 
 
 def test_invalid_utf8_is_reported_on_the_same_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,14 +133,20 @@ def test_the_streamed_corpus_equals_the_one_built_in_memory(
     corpus.write_text(TEXT * 3, encoding="utf-8")
     text = read_corpus(corpus, config)
     prepared = _prepare(corpus, config, tmp_path / "prepared")
-    held_out = held_out_lines(prepared.lines, fraction, seed=3)
-    assert np.array_equal(held_out, held_out_lines(text.usable_lines, fraction, seed=3))
+    held_out = held_out_lines(text.usable_lines, fraction, seed=3)
+    numbers = held_out_line_numbers(prepared.lines, fraction, seed=3)
+    assert np.flatnonzero(held_out).tolist() == numbers.tolist()
     settings = {"max_words": None, "min_count": 1, **options}
     expected = build_corpus(text, held_out, None, **settings)  # type: ignore[arg-type]
-    streamed = prepared_corpus(prepared, str(corpus), held_out, None, **settings)  # type: ignore[arg-type]
+    streamed = prepared_corpus(prepared, str(corpus), numbers, None, **settings)  # type: ignore[arg-type]
     assert streamed.vocabulary == expected.vocabulary
     assert streamed.vocabulary.words == expected.vocabulary.words
     assert _lines(streamed.stream) == _lines(expected.stream)
+    assert isinstance(streamed.stream, LineBlocks) and isinstance(expected.stream, TokenStream)
+    assert (
+        streamed.stream.id_counts.tolist()
+        == np.bincount(expected.stream.ids, minlength=len(streamed.stream.id_counts)).tolist()
+    )
     if expected.validation_stream is None:
         assert streamed.validation_stream is None
     else:
@@ -183,21 +186,9 @@ def test_morph_pieces_are_prepared_as_read_whole(tmp_path: Path) -> None:
     prepared = _prepare(corpus, config, tmp_path / "prepared")
     held_out = held_out_lines(prepared.lines, 0.25, seed=0)
     expected = build_corpus(text, held_out, None, max_words=12, min_count=1)
-    streamed = prepared_corpus(prepared, "korean", held_out, None, max_words=12, min_count=1)
+    streamed = prepared_corpus(prepared, "korean", np.flatnonzero(held_out), None, max_words=12, min_count=1)
     assert streamed.vocabulary == expected.vocabulary and _lines(streamed.stream) == _lines(expected.stream)
     assert streamed.validation_lines == expected.validation_lines
-
-
-@pytest.mark.parametrize("joined", [False, True])
-def test_the_framed_view_reads_as_the_framed_copy(joined: bool) -> None:
-    rng = np.random.default_rng(0)
-    stream = TokenStream.from_lines([rng.integers(1, 30, size=length).tolist() for length in rng.integers(1, 9, 40)])
-    copy = stream.joined(31) if joined else stream.with_boundaries(31)
-    view = framed_stream(LineIds.of_stream(stream), 31, joined)
-    assert view.line_starts.tolist() == copy.line_starts.tolist() and len(view.ids) == len(copy.ids)
-    positions = np.arange(len(copy.ids)).reshape(-1, 1)
-    assert view.ids[positions].ravel().tolist() == copy.ids.tolist()
-    assert framed_target_counts(LineIds.of_stream(stream), 32, 31).tolist() == copy.target_counts(32).tolist()
 
 
 def test_a_second_open_uses_the_cache_without_tokenizing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,11 +79,9 @@ class TokenStream:
         lengths = self.line_lengths + 2
         line_starts = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=line_starts[1:])
-        ids = np.full(int(line_starts[-1]), boundary_id, dtype=np.int32)
-        # Word j of line i moves right by one boundary for each line before it, plus its own.
-        shift = np.repeat(np.arange(len(lengths), dtype=np.int64) * 2 + 1, self.line_lengths)
-        ids[np.arange(len(self.ids), dtype=np.int64) + shift] = self.ids
-        return TokenStream(ids, line_starts)
+        return TokenStream(
+            self._framed(line_starts[:-1], line_starts[1:] - 1, int(line_starts[-1]), boundary_id), line_starts
+        )
 
     def joined(self, boundary_id: int) -> TokenStream:
         """All lines as one line, each followed by the boundary id: ``<eol> l1 <eol> l2 <eol> ..``.
@@ -91,12 +89,23 @@ class TokenStream:
         The stream form of the corpus: one end-of-line token between lines (not two, as framing
         each line separately gives), so predictions may look back across line ends.
         """
-        lengths = self.line_lengths + 1
-        ids = np.full(int(lengths.sum()) + 1, boundary_id, dtype=np.int32)
-        # Word j of line i moves right by one boundary for each line before it, plus the first.
-        shift = np.repeat(np.arange(len(lengths), dtype=np.int64) + 1, self.line_lengths)
-        ids[np.arange(len(self.ids), dtype=np.int64) + shift] = self.ids
+        ends = np.cumsum(self.line_lengths + 1)  # (lines,) where each line's boundary goes
+        size = int(ends[-1]) + 1 if len(ends) else 1
+        ids = self._framed(np.zeros(1, dtype=np.int64), ends, size, boundary_id)
         return TokenStream(ids, np.array([0, len(ids)], dtype=np.int64))
+
+    def _framed(self, boundaries: np.ndarray, more_boundaries: np.ndarray, size: int, boundary_id: int) -> np.ndarray:
+        """(size,) int32: the boundary id at the given positions, and the words in order in the rest.
+
+        A mask of a byte a position costs less than positions of eight: a block of a large corpus is
+        framed in a fifth of the memory an index array would take.
+        """
+        is_word = np.ones(size, dtype=bool)
+        is_word[boundaries] = False
+        is_word[more_boundaries] = False
+        ids = np.full(size, boundary_id, dtype=np.int32)
+        ids[is_word] = self.ids
+        return ids
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,7 @@ class PrefixBatches:
         batch_size: int,
         seed: int,
         shuffle: bool = True,
+        random_key: tuple[int, ...] = (),
     ) -> None:
         if len(samples) == 0:
             raise ValueError("no samples to batch")
@@ -176,6 +186,7 @@ class PrefixBatches:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
+        self.random_key = random_key  # told apart from other plans on the same seed (blocks of a corpus)
         self._order = np.arange(len(samples))
         self.set_epoch(0)
 
@@ -189,7 +200,7 @@ class PrefixBatches:
         uninterrupted run would have seen.
         """
         if self.shuffle:
-            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.samples))
+            self._order = np.random.default_rng([self.seed, epoch, *self.random_key]).permutation(len(self.samples))
 
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch ``index`` of this epoch: contexts (batch, context_len) int32, targets (batch, vocab)."""
@@ -216,6 +227,18 @@ class Windows:
         return int(self.length.sum())
 
 
+def _window_layout(line_lengths: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For lines of these lengths cut into windows of at most ``length`` pairs: each window's line, its
+    index within its line, and its length."""
+    pairs = np.maximum(line_lengths - 1, 0)
+    per_line = -(-pairs // length)  # (lines,) windows per line
+    line_of_window = np.repeat(np.arange(len(line_lengths)), per_line)
+    first_window_of_line = np.repeat(np.cumsum(per_line) - per_line, per_line)
+    index_in_line = np.arange(len(line_of_window), dtype=np.int64) - first_window_of_line
+    window_length = np.minimum(length, pairs[line_of_window] - index_in_line * length)
+    return line_of_window, index_in_line, window_length.astype(np.int64)
+
+
 def line_windows(stream: TokenStream, length: int) -> Windows:
     """Cut each line's (input, target) pairs into windows of at most ``length`` positions.
 
@@ -223,14 +246,14 @@ def line_windows(stream: TokenStream, length: int) -> Windows:
     read from a fresh state (the prefix form instead keeps the last ``length`` words; the two agree
     for every line that fits).
     """
-    pairs = np.maximum(stream.line_lengths - 1, 0)
-    per_line = -(-pairs // length)  # (lines,) windows per line
-    line_of_window = np.repeat(np.arange(stream.line_count), per_line)
-    first_window_of_line = np.repeat(np.cumsum(per_line) - per_line, per_line)
-    index_in_line = np.arange(len(line_of_window), dtype=np.int64) - first_window_of_line
+    line_of_window, index_in_line, window_length = _window_layout(stream.line_lengths, length)
     start = stream.line_starts[line_of_window] + index_in_line * length
-    window_length = np.minimum(length, pairs[line_of_window] - index_in_line * length)
-    return Windows(start.astype(np.int64), window_length.astype(np.int64))
+    return Windows(start.astype(np.int64), window_length)
+
+
+def window_lengths(line_lengths: np.ndarray, length: int) -> np.ndarray:
+    """(windows,) the lengths of the windows ``line_windows`` cuts from lines of these lengths."""
+    return _window_layout(line_lengths, length)[2]
 
 
 # A batch's logits (positions x vocabulary floats) and their gradients are the largest arrays of a
@@ -257,6 +280,56 @@ def group_by_length(lengths: np.ndarray, order: np.ndarray, batch_size: int, max
         end = start + max(1, int(np.searchsorted(padded_sizes, max_positions, side="right")))
         batches.append(order[start:end])
         start = end
+    return batches
+
+
+def max_positions(vocab_size: int, longest_window: int) -> int:
+    """The padded positions a batch may hold: MAX_LOGITS_PER_BATCH's worth of logits, and never fewer
+    than one window's."""
+    return max(MAX_LOGITS_PER_BATCH // vocab_size, longest_window)
+
+
+def window_batch_count(lengths: np.ndarray, batch_size: int, vocab_size: int) -> int:
+    """How many batches WindowBatches makes of windows of these lengths, in any epoch.
+
+    ``group_by_length`` cuts the windows in sorted order, which is the same whatever the tie-breaking,
+    so the count follows from how many windows there are of each length: whole batches of one length
+    at once, and a batch that runs from one length into the next step by step. A block of a few
+    million tokens is counted in a few dozen steps, not one per batch.
+    """
+    if len(lengths) == 0:
+        return 0
+    cap = max_positions(vocab_size, int(lengths.max()))
+    histogram = np.bincount(lengths)
+    present = np.flatnonzero(histogram)
+    sizes, counts = present.tolist(), histogram[present].tolist()
+
+    def fits(length: int) -> int:  # most windows of this length (at least one) a batch may hold
+        return max(1, min(batch_size, cap // length))
+
+    batches, run, left = 0, 0, counts[0]
+    while run < len(sizes):
+        whole = left // fits(sizes[run])
+        batches += whole
+        left -= whole * fits(sizes[run])
+        if left == 0:
+            run += 1
+            left = counts[run] if run < len(sizes) else 0
+            continue
+        # A batch starts with the ``left`` last windows of this length and takes longer ones while
+        # the padded size allows.
+        batches += 1
+        taken = left
+        run += 1
+        left = counts[run] if run < len(sizes) else 0
+        while run < len(sizes) and taken < fits(sizes[run]):
+            more = min(left, fits(sizes[run]) - taken)
+            taken += more
+            left -= more
+            if left:
+                break
+            run += 1
+            left = counts[run] if run < len(sizes) else 0
     return batches
 
 
@@ -295,15 +368,17 @@ class WindowBatches:
         seed: int,
         shuffle: bool = True,
         vocab_size: int = 1,
+        random_key: tuple[int, ...] = (),
     ) -> None:
         if len(windows) == 0:
             raise ValueError("no windows to batch")
         self.stream = stream
         self.windows = windows
         self.batch_size = batch_size
-        self.max_positions = max(MAX_LOGITS_PER_BATCH // vocab_size, int(windows.length.max()))
+        self.max_positions = max_positions(vocab_size, int(windows.length.max()))
         self.shuffle = shuffle
         self.seed = seed
+        self.random_key = random_key  # told apart from other plans on the same seed (blocks of a corpus)
         self._batches: list[np.ndarray] = []
         self.set_epoch(0)
 
@@ -313,7 +388,7 @@ class WindowBatches:
     def set_epoch(self, epoch: int) -> None:
         """Take epoch ``epoch``'s batches, which depend on (seed, epoch) alone (see PrefixBatches)."""
         count = len(self.windows)
-        random = np.random.default_rng([self.seed, epoch])
+        random = np.random.default_rng([self.seed, epoch, *self.random_key])
         # Sort by length, breaking ties at random, then cut into batches and shuffle their order.
         # The lengths in sorted order never change, so neither does the number of batches.
         tie_breaker = random.random(count) if self.shuffle else np.arange(count)

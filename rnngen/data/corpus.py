@@ -19,7 +19,7 @@ import numpy as np
 
 from rnngen.config import TokenizerConfig
 from rnngen.data.batches import TokenStream
-from rnngen.data.framing import LineIds
+from rnngen.data.line_blocks import LineBlocks
 from rnngen.data.vocab import Vocabulary, count_words
 from rnngen.errors import CorpusError, UsageError
 from rnngen.text import tokenize_lines
@@ -103,8 +103,9 @@ class Corpus:
     source: str
     sha256: str
     vocabulary: Vocabulary  # from the training lines only
-    # The word ids of the training lines, without boundaries: in memory, or read from a prepared corpus.
-    stream: TokenStream | LineIds
+    # The word ids of the training lines, without boundaries: in memory, or read from a prepared corpus
+    # a block at a time.
+    stream: TokenStream | LineBlocks
     validation_stream: TokenStream | None  # the held-out (or --valid) lines' ids; unknown words as evaluate reads them
     # The same lines' tokens, for scoring them as text (from a prepared corpus: the first SCORED_TOKENS' worth).
     validation_lines: TokenLines | None
@@ -193,14 +194,19 @@ def unknown_marker(token: str, tokenizer_config: TokenizerConfig) -> str:
     return tokens[0]
 
 
-def held_out_lines(line_count: int, fraction: float, seed: int) -> np.ndarray:
-    """(line_count,) bool: a seeded random ``fraction`` of the lines, whole lines, chosen for validation;
-    none when that leaves no line on either side."""
-    chosen = np.zeros(line_count, dtype=bool)
+def held_out_line_numbers(line_count: int, fraction: float, seed: int) -> np.ndarray:
+    """The sorted numbers of a seeded random ``fraction`` of the lines, whole lines, chosen for
+    validation; none when that leaves no line on either side."""
     held_out = int(round(line_count * fraction))
     if fraction <= 0 or held_out == 0 or held_out >= line_count:
-        return chosen
-    chosen[np.random.default_rng(seed).choice(line_count, size=held_out, replace=False)] = True
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.random.default_rng(seed).choice(line_count, size=held_out, replace=False)).astype(np.int64)
+
+
+def held_out_lines(line_count: int, fraction: float, seed: int) -> np.ndarray:
+    """(line_count,) bool: the lines ``held_out_line_numbers`` chooses."""
+    chosen = np.zeros(line_count, dtype=bool)
+    chosen[held_out_line_numbers(line_count, fraction, seed)] = True
     return chosen
 
 

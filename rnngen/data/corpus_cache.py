@@ -13,7 +13,7 @@ Where: ``$RNNGEN_CACHE``, else ``$XDG_CACHE_HOME/rnngen``, else ``~/.cache/rnnge
 
 An entry is written into a ``.partial-*`` folder and renamed into place only when complete, so a
 preparation killed midway leaves nothing that is ever looked up. Each use checks the entry's format
-version and every file's size and sha256; an entry that fails is removed and prepared again.
+version and every file's size and checksum; an entry that fails is removed and prepared again.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ A prepared corpus is a folder of four files:
   distinct tokens fit, else uint32): the token's rank by first appearance in the corpus;
 - ``lengths.bin``: (lines,) uint32, the tokens of each non-empty line;
 - ``words.json``: the distinct tokens in provisional id order, the only part that stays in memory;
-- ``meta.json``: format version, the normalised text's sha256 (as ``CorpusText.sha256``), counts, and
-  each file's size and sha256, checked before the folder is used.
+- ``meta.json``: format version, the normalised text's sha256 (as ``CorpusText.sha256``), counts,
+  each file's size and CRC-32, and a CRC-32 of its own fields, all checked before the folder is used
+  (checksums against damage, not digests against tampering: CRC-32 reads several times faster than
+  SHA-256, and a second run's start waits for it).
 
 Preparation reads a file, a folder's .txt files in path order, or a spooled copy of standard input in
 pieces of whole lines, normalises each as ``read_text`` normalises a whole text, and tokenizes it
@@ -26,6 +28,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +40,7 @@ from rnngen.config import TokenizerConfig, TokenizerKind, to_json_dict
 from rnngen.text import tokenize_lines
 from rnngen.text.clean import invalid_utf8, line_chunks, normalize_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 IDS_FILE = "ids.bin"
 LENGTHS_FILE = "lengths.bin"
 WORDS_FILE = "words.json"
@@ -51,6 +54,8 @@ CHUNK_BYTES = 1 << 22
 POOL_MIN_BYTES = 16 << 20
 # Tokens read at once when a prepared corpus is scanned: a few tens of megabytes of ids.
 SCAN_TOKENS = 1 << 23
+# Line lengths read at once when a prepared corpus is scanned: 4 MB of them.
+SCAN_LINES = 1 << 20
 UINT16_WORDS = 1 << 16
 
 
@@ -160,12 +165,13 @@ class _IdWriter:
         self.file.close()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_checksum(path: Path) -> int:
+    """The CRC-32 of a file's bytes, read a few megabytes at a time."""
+    checksum = 0
     with path.open("rb") as file:
-        while block := file.read(1 << 24):
-            digest.update(block)
-    return digest.hexdigest()
+        while block := file.read(1 << 22):
+            checksum = zlib.crc32(block, checksum)
+    return checksum
 
 
 def prepare_corpus(source: SourceFiles, tokenizer_config: TokenizerConfig, folder: Path) -> None:
@@ -212,14 +218,26 @@ def prepare_corpus(source: SourceFiles, tokenizer_config: TokenizerConfig, folde
         "distinct_words": len(words),
         "id_dtype": np.dtype(writer.dtype).name,
         "files": {
-            name: {"bytes": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)} for name in DATA_FILES
+            name: {"bytes": (folder / name).stat().st_size, "crc32": file_checksum(folder / name)}
+            for name in DATA_FILES
         },
     }
+    meta["checksum"] = _meta_checksum(meta)
     (folder / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
+def _meta_checksum(meta: dict[str, Any]) -> int:
+    """The CRC-32 of meta.json's fields but its own, so that damage to meta.json itself is found too."""
+    fields = {name: value for name, value in meta.items() if name != "checksum"}
+    return zlib.crc32(json.dumps(fields, sort_keys=True).encode("utf-8"))
+
+
 class PreparedCorpus:
-    """A prepared corpus folder, checked and opened: see the module's docstring."""
+    """A prepared corpus folder, checked and opened: see the module's docstring.
+
+    Nothing per line or per token is loaded when it is opened: the line lengths and the ids are read a
+    range of lines at a time (``read``, ``scan``), so a corpus of any size opens in the same memory.
+    """
 
     def __init__(self, folder: Path) -> None:
         """Open a prepared folder; ValueError when it is incomplete, of another format, or damaged."""
@@ -230,21 +248,22 @@ class PreparedCorpus:
             raise ValueError(f"unreadable {META_FILE}: {error}") from None
         if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
             raise ValueError("another format version")
+        if meta.get("checksum") != _meta_checksum(meta):
+            raise ValueError(f"{META_FILE} is damaged")
         for name in DATA_FILES:
             expected = meta["files"][name]
             path = folder / name
             if (
                 not path.is_file()
                 or path.stat().st_size != expected["bytes"]
-                or file_sha256(path) != expected["sha256"]
+                or file_checksum(path) != expected["crc32"]
             ):
                 raise ValueError(f"{name} is missing or damaged")
         self.meta = meta
         self.sha256: str = meta["sha256"]
         self.words: list[str] = json.loads((folder / WORDS_FILE).read_text(encoding="utf-8"))
         self.id_dtype = np.dtype(meta["id_dtype"])
-        self.lengths = np.fromfile(folder / LENGTHS_FILE, dtype=np.uint32)
-        if len(self.words) != meta["distinct_words"] or len(self.lengths) != meta["lines"]:
+        if len(self.words) != meta["distinct_words"] or (folder / LENGTHS_FILE).stat().st_size != meta["lines"] * 4:
             raise ValueError("the counts do not match the files")
         if (folder / IDS_FILE).stat().st_size != meta["tokens"] * self.id_dtype.itemsize:
             raise ValueError("the id file does not hold every token")
@@ -265,28 +284,33 @@ class PreparedCorpus:
     def has_text(self) -> bool:
         return bool(self.meta["has_text"])
 
-    def line_starts(self) -> np.ndarray:
-        """(lines + 1,) int64: where each line's ids start in the id file, and the end."""
-        starts = np.zeros(self.lines + 1, dtype=np.int64)
-        np.cumsum(self.lengths, out=starts[1:])
-        return starts
+    def line_lengths(self, first: int = 0, end: int | None = None) -> np.ndarray:
+        """(end - first,) uint32: the tokens of lines ``first`` to ``end`` (all lines by default)."""
+        end = self.lines if end is None else end
+        if end <= first:
+            return np.zeros(0, dtype=np.uint32)
+        return np.fromfile(self.folder / LENGTHS_FILE, dtype=np.uint32, count=end - first, offset=4 * first)
 
-    def mapped_ids(self) -> np.ndarray:
-        """The id file, memory-mapped: read per batch, never loaded whole."""
-        if self.tokens == 0:
+    def read(self, first_token: int, count: int) -> np.ndarray:
+        """``count`` provisional ids from token ``first_token`` on."""
+        if count <= 0:
             return np.zeros(0, dtype=self.id_dtype)
-        return np.memmap(self.folder / IDS_FILE, dtype=self.id_dtype, mode="r")
+        offset = first_token * self.id_dtype.itemsize
+        return np.fromfile(self.folder / IDS_FILE, dtype=self.id_dtype, count=count, offset=offset)
 
-    def scan(self) -> Iterator[tuple[int, int, np.ndarray]]:
-        """(first line, end line, their ids) for consecutive runs of whole lines, read (not mapped) a
-        few megabytes at a time, so that a pass over the corpus leaves no pages resident."""
-        starts = self.line_starts()
-        with (self.folder / IDS_FILE).open("rb") as file:
-            first = 0
-            while first < self.lines:
-                end = int(np.searchsorted(starts, starts[first] + SCAN_TOKENS, side="right")) - 1
-                end = min(max(end, first + 1), self.lines)
-                count = int(starts[end] - starts[first])
-                ids = np.fromfile(file, dtype=self.id_dtype, count=count)
-                yield first, end, ids
-                first = end
+    def scan(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(first line, the lines' lengths, their ids) for consecutive runs of whole lines of about
+        SCAN_TOKENS tokens (one line when a line is longer), read (not mapped) in turn, so that a pass
+        over the corpus holds a few megabytes whatever its size."""
+        with (self.folder / IDS_FILE).open("rb") as ids_file:
+            for first in range(0, self.lines, SCAN_LINES):
+                lengths = self.line_lengths(first, min(first + SCAN_LINES, self.lines))
+                ends = np.cumsum(lengths, dtype=np.int64)
+                run_start = 0
+                while run_start < len(lengths):
+                    before = int(ends[run_start - 1]) if run_start else 0
+                    run_end = int(np.searchsorted(ends, before + SCAN_TOKENS, side="right"))
+                    run_end = min(max(run_end, run_start + 1), len(lengths))
+                    ids = np.fromfile(ids_file, dtype=self.id_dtype, count=int(ends[run_end - 1]) - before)
+                    yield first + run_start, lengths[run_start:run_end], ids
+                    run_start = run_end

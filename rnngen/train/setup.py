@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rnngen.config import (
+    AUTO_VALIDATION_MAX_TOKENS,
     AUTO_VALIDATION_MIN_LINES,
     AUTO_VALIDATION_SPLIT,
     MAX_LEN_CAP,
@@ -31,10 +32,11 @@ from rnngen.config import (
     TrainingConfig,
     to_json_dict,
 )
-from rnngen.data.batches import Batches, PrefixBatches, TokenStream, WindowBatches, line_windows, prefix_samples
-from rnngen.data.corpus import Corpus, describe_read, held_out_lines, unknown_marker
+from rnngen.data.batches import Batches, TokenStream
+from rnngen.data.block_batches import BatchLayout, BlockBatches
+from rnngen.data.corpus import Corpus, describe_read, held_out_line_numbers, unknown_marker
 from rnngen.data.corpus_cache import open_prepared
-from rnngen.data.framing import LineIds, framed_stream, framed_target_counts
+from rnngen.data.line_blocks import LineBlocks
 from rnngen.data.streamed_corpus import SCORED_TOKENS, prepared_corpus
 from rnngen.errors import CorpusError, UsageError
 from rnngen.store.card import kept_figures
@@ -71,12 +73,14 @@ def resolve_max_len(longest_line: int, requested: int | None, context: ContextKi
     return min(longest_line + 2, MAX_LEN_CAP)
 
 
-def resolve_val_split(usable_lines: int, requested: float | None, has_validation_file: bool) -> float:
+def resolve_val_split(usable_lines: int, tokens: int, requested: float | None, has_validation_file: bool) -> float:
+    """The requested fraction; else none with a validation file or under AUTO_VALIDATION_MIN_LINES lines,
+    and AUTO_VALIDATION_SPLIT of the lines up to about AUTO_VALIDATION_MAX_TOKENS tokens."""
     if requested is not None:
         return requested
-    if has_validation_file:
+    if has_validation_file or usable_lines < AUTO_VALIDATION_MIN_LINES:
         return 0.0
-    return AUTO_VALIDATION_SPLIT if usable_lines >= AUTO_VALIDATION_MIN_LINES else 0.0
+    return min(AUTO_VALIDATION_SPLIT, AUTO_VALIDATION_MAX_TOKENS / tokens)
 
 
 def resolve_architecture(requested: ArchitectureConfig, training_tokens: int) -> ArchitectureConfig:
@@ -120,32 +124,39 @@ class DataPlan:
 
 
 def data_plan(
-    stream: TokenStream | LineIds,
+    stream: TokenStream | LineBlocks,
     model_config: ModelConfig,
     training: TrainingConfig,
     boundary_id: int,
     shuffle: bool,
 ) -> DataPlan | None:
     """Whole-line windows for a one-directional model, the notebook's prefixes for a bidirectional one;
-    in stream context, windows cut from all lines joined end to end. The lines are framed as a view
-    (framing.py) whose ids each batch reads, so a corpus on disk stays there."""
-    vocab_size = model_config.vocab_size
-    lines = LineIds.of_stream(stream) if isinstance(stream, TokenStream) else stream
-    fed = framed_stream(lines, boundary_id, joined=training.context is ContextKind.stream)
-    counts = framed_target_counts(lines, vocab_size, boundary_id)
-    if model_config.bidirectional:
-        samples = prefix_samples(fed)
-        if len(samples) == 0:
+    in stream context, windows cut from all lines joined end to end. A prepared corpus is planned a
+    block at a time (block_batches.py), so that only the block being trained is in memory."""
+    layout = BatchLayout(
+        boundary_id=boundary_id,
+        joined=training.context is ContextKind.stream,
+        context_len=model_config.context_len,
+        batch_size=training.batch_size,
+        vocab_size=model_config.vocab_size,
+        prefixes=model_config.bidirectional,
+    )
+    batches: Batches
+    if isinstance(stream, LineBlocks):
+        counts = stream.id_counts.copy()
+        blocks = BlockBatches(stream, layout, training.seed, shuffle)
+        if blocks.targets == 0:
             return None
-        prefix_batches = PrefixBatches(
-            fed, samples, model_config.context_len, vocab_size, training.batch_size, training.seed, shuffle
-        )
-        return DataPlan(prefix_batches, len(samples), counts)
-    windows = line_windows(fed, model_config.context_len)
-    if len(windows) == 0:
-        return None
-    batches = WindowBatches(fed, windows, training.batch_size, training.seed, shuffle, vocab_size)
-    return DataPlan(batches, windows.targets, counts)
+        batches, targets = blocks, blocks.targets
+    else:
+        counts = np.bincount(stream.ids, minlength=model_config.vocab_size)
+        targets = layout.count(stream.line_lengths)[1]
+        if targets == 0:
+            return None
+        batches = layout.batches(stream, training.seed, shuffle)
+    # Every word is a target once, and so is each line's end-of-line.
+    counts[boundary_id] += stream.line_count
+    return DataPlan(batches, targets, counts)
 
 
 # Options a resumed run may change: how long to go on, and how patient to be.
@@ -262,8 +273,8 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
             f"{source.name}: no line has two or more words, so there is no next word to learn; "
             "put one sentence per line"
         )
-    val_split = resolve_val_split(text.lines, training.val_split, request.validation is not None)
-    held_out = held_out_lines(text.lines, val_split, training.seed)
+    val_split = resolve_val_split(text.lines, text.tokens, training.val_split, request.validation is not None)
+    held_out = held_out_line_numbers(text.lines, val_split, training.seed)
     training = replace(
         training,
         max_len=resolve_max_len(text.longest_line, training.max_len, training.context),

@@ -16,6 +16,7 @@ import numpy as np
 
 from rnngen.config import ContextKind, ExecutionConfig, ModelConfig, TrainingConfig, XlaKind
 from rnngen.data.batches import Batches, WindowBatches
+from rnngen.data.block_batches import BlockBatches
 from rnngen.errors import ModelFolderError
 from rnngen.network.weights import Weights
 from rnngen.store.folder import KERAS_FILE
@@ -50,7 +51,8 @@ class KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
         super().__init__()
         self.batches = batches
         # JAX compiles a step per batch shape: window batches are padded to a few (see shapes.py).
-        self.bucketed = keras.backend.backend() == "jax" and isinstance(batches, WindowBatches)
+        windowed = isinstance(batches, WindowBatches) or (isinstance(batches, BlockBatches) and batches.windowed)
+        self.bucketed = keras.backend.backend() == "jax" and windowed
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -58,7 +60,7 @@ class KerasBatches(keras.utils.PyDataset):  # type: ignore[name-defined]
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         inputs, targets = self.batches.batch(index)
         if self.bucketed:
-            assert isinstance(self.batches, WindowBatches)
+            assert isinstance(self.batches, (WindowBatches, BlockBatches))
             return pad_to_bucket(inputs, targets, self.batches.batch_size, self.batches.max_positions)
         return inputs, targets
 
