@@ -4,19 +4,22 @@ one block at a time."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rnngen.config import TokenizerConfig
+from rnngen.config import ArchitectureConfig, TokenizerConfig, TrainingBudget, TrainingConfig
+from rnngen.data import line_blocks
 from rnngen.data.batches import TokenStream, group_by_length, max_positions, window_batch_count
 from rnngen.data.block_batches import BatchLayout, BlockBatches
 from rnngen.data.corpus import held_out_line_numbers
 from rnngen.data.line_blocks import LineBlocks, chunk_table, deal_blocks
 from rnngen.data.prepared import PreparedCorpus, SourceFiles, prepare_corpus
 from rnngen.data.vocab import PADDING_ID
+from rnngen.train import train_corpus
 
 WORDS = 40
 BOUNDARY = WORDS + 1
@@ -163,3 +166,33 @@ def test_batches_are_counted_from_the_lengths_as_they_are_cut(seed: int) -> None
     cap = max_positions(vocab_size, int(lengths.max()))
     expected = len(group_by_length(lengths, order, batch_size, cap))
     assert window_batch_count(lengths, batch_size, vocab_size) == expected
+
+
+def _weights(folder: Path) -> dict[str, np.ndarray]:
+    with np.load(folder / "weights.npz") as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def test_training_in_blocks_resumes_mid_epoch_to_the_uninterrupted_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(line_blocks, "CHUNK_TOKENS", 60)
+    monkeypatch.setattr(line_blocks, "BLOCK_CHUNKS", 4)
+    words = "the cat sat on a mat and then it ran far away".split()
+    lines = [" ".join(words[index % 4 : 2 + index % 9]) for index in range(600)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    architecture = ArchitectureConfig(units=8, embedding_dim=8, dropout=0.2)
+    training = TrainingConfig(epochs=2, batch_size=8, val_split=0.1, patience=2)
+    straight = train_corpus(corpus, tmp_path / "straight", architecture=architecture, training=training)
+    saved = json.loads((tmp_path / "straight" / "config.json").read_text(encoding="utf-8"))
+    assert saved["corpus"]["training_blocks"] > 3
+    steps = saved["history"]["steps"][0]
+    # Stopped in the middle of the first epoch, inside a block, then resumed to the end.
+    budget = TrainingBudget(max_steps=steps // 2 + 1)
+    train_corpus(corpus, tmp_path / "resumed", architecture=architecture, training=training, budget=budget)
+    resumed = train_corpus(corpus, tmp_path / "resumed", resume=True)
+    assert resumed.epochs_run == straight.epochs_run == 2
+    expected, actual = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    for name in expected:
+        np.testing.assert_array_equal(expected[name], actual[name], err_msg=name)

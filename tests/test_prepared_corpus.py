@@ -274,3 +274,46 @@ def test_standard_input_is_spooled_and_cached_by_its_bytes(monkeypatch: pytest.M
     assert second.from_cache
     # The spooled copy is gone.
     assert not list(Path(os.environ["RNNGEN_CACHE"]).glob(".partial-*"))
+
+
+def test_a_second_run_with_the_same_held_out_lines_reuses_their_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rnngen.data.streamed_corpus as streamed_module
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT * 3, encoding="utf-8")
+    prepared = _prepare(corpus, TokenizerConfig(), tmp_path / "prepared")
+    held_out = held_out_line_numbers(prepared.lines, 0.3, seed=3)
+    first = prepared_corpus(prepared, "corpus", held_out, None, None, 1)
+    passes: list[int] = []
+    counting = streamed_module._training_counts
+    monkeypatch.setattr(streamed_module, "_training_counts", lambda *args: passes.append(1) or counting(*args))
+    again = prepared_corpus(prepared, "corpus", held_out, None, None, 1)
+    assert passes == [] and again.vocabulary.words == first.vocabulary.words
+    assert _lines(again.stream) == _lines(first.stream) and again.validation_lines == first.validation_lines
+    # Other held-out lines are counted anew; a damaged file of counts is counted anew and replaced.
+    prepared_corpus(prepared, "corpus", held_out_line_numbers(prepared.lines, 0.3, seed=4), None, None, 1)
+    assert passes == [1]
+    (saved,) = [
+        path
+        for path in prepared.folder.glob("split-*.npz")
+        if path.stat().st_mtime_ns == max(other.stat().st_mtime_ns for other in prepared.folder.glob("split-*.npz"))
+    ]
+    for path in prepared.folder.glob("split-*.npz"):
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    damaged = prepared_corpus(prepared, "corpus", held_out, None, None, 1)
+    assert passes == [1, 1] and damaged.vocabulary.words == first.vocabulary.words
+    assert saved.exists()
+
+
+def test_default_validation_is_a_tenth_of_the_lines_up_to_a_million_tokens() -> None:
+    from rnngen.train.setup import resolve_val_split
+
+    assert resolve_val_split(150, 3_000, None, False) == 0.0  # too few lines to spare any
+    assert resolve_val_split(5_000, 100_000, None, False) == 0.1
+    assert resolve_val_split(5_000_000, 100_000_000, None, False) == pytest.approx(0.01)
+    assert resolve_val_split(5_000_000, 100_000_000, 0.2, False) == 0.2  # as asked
+    assert resolve_val_split(5_000, 100_000, None, True) == 0.0  # a validation file instead

@@ -89,8 +89,8 @@ class LineBlocks:
         held_out: np.ndarray,
         lookup: np.ndarray,
         id_counts: np.ndarray,
-        chunk_tokens: int = CHUNK_TOKENS,
-        block_chunks: int = BLOCK_CHUNKS,
+        chunk_tokens: int | None = None,
+        block_chunks: int | None = None,
     ) -> None:
         """``held_out``: sorted numbers of the lines held out; ``lookup``: (provisional ids,) int32 final
         id; ``id_counts``: (vocabulary size,) how often each final id occurs in the training lines."""
@@ -98,8 +98,9 @@ class LineBlocks:
         self.held_out = held_out
         self.lookup = lookup
         self.id_counts = id_counts
-        self.chunks = chunk_table(prepared, chunk_tokens)
-        self.blocks = deal_blocks(len(self.chunks), block_chunks)
+        # Sizes default to the module's, read now rather than when the class was defined.
+        self.chunks = chunk_table(prepared, chunk_tokens or CHUNK_TOKENS)
+        self.blocks = deal_blocks(len(self.chunks), block_chunks or BLOCK_CHUNKS)
 
     @property
     def block_count(self) -> int:

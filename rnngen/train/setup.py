@@ -385,6 +385,8 @@ def folder_config(
             "escape_probability": corpus.counts.escape_probability,
             "validation_source": None if run.request.validation is None else str(run.request.validation),
             "training_targets": run.training_plan.targets,
+            # Blocks the training lines were read in, a block at a time (line_blocks.py); 1 for a small corpus.
+            "training_blocks": corpus.stream.block_count if isinstance(corpus.stream, LineBlocks) else 1,
             "validation_targets": 0 if run.validation_plan is None else run.validation_plan.targets,
             # Bits per character score at most SCORED_TOKENS tokens' worth of lines, the first ones.
             "scored_lines": len(corpus.validation_lines or corpus.training_lines),
