@@ -109,13 +109,21 @@ def test_a_folder_reads_txt_files_in_any_case_and_says_how_many(tmp_path: Path) 
     result = rnngen(*arguments, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == str(Path("models") / "texts") + "\n"
-    assert "read 3 files from texts/: 3 lines, 18 tokens\n" in result.stderr
-    assert "read 2 files from valid/ for validation: 2 lines, 9 tokens\n" in result.stderr
+    assert "read 3 files from texts/: 3 lines, 18 tokens (prepared now, kept in the cache)\n" in result.stderr
+    assert (
+        "read 2 files from valid/ for validation: 2 lines, 9 tokens (prepared now, kept in the cache)\n"
+        in result.stderr
+    )
     config = json.loads((tmp_path / "models" / "texts" / "config.json").read_text(encoding="utf-8"))
     assert config["corpus"]["usable_lines"] == 3 and config["corpus"]["tokens"] == 18
 
     quiet = rnngen(*arguments, "-o", "quiet", "--quiet", cwd=tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == "quiet\n"
+
+    # A second run finds both texts prepared, and says so.
+    again = rnngen(*arguments, "-o", "again", cwd=tmp_path)
+    assert "read 3 files from texts/: 3 lines, 18 tokens (prepared earlier: from the cache)\n" in again.stderr
+    assert "2 lines, 9 tokens (prepared earlier: from the cache)\n" in again.stderr
 
     scores = json.loads(rnngen("evaluate", "valid", "--json", cwd=tmp_path).stdout)
     assert scores["lines"] == 2 and scores["tokens"] == 9 + 2  # one end-of-line per line

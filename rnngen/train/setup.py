@@ -35,7 +35,7 @@ from rnngen.config import (
 from rnngen.data.batches import Batches, TokenStream
 from rnngen.data.block_batches import BatchLayout, BlockBatches
 from rnngen.data.corpus import Corpus, describe_read, held_out_line_numbers, unknown_marker
-from rnngen.data.corpus_cache import open_prepared
+from rnngen.data.corpus_cache import Opened, open_prepared
 from rnngen.data.line_blocks import LineBlocks
 from rnngen.data.streamed_corpus import SCORED_TOKENS, prepared_corpus
 from rnngen.errors import CorpusError, UsageError
@@ -281,7 +281,7 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         val_split=val_split,
     )
     assert training.max_len is not None
-    read = [describe_read(source.name, source.folder_files, text.lines, text.tokens)]
+    read = [describe_read(source.name, source.folder_files, text.lines, text.tokens) + _prepared_how(opened)]
     validation_text = None
     if request.validation is not None:
         validation_opened, validation_source = open_prepared(request.validation, tokenizer_config)
@@ -296,6 +296,7 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
                 validation_text.tokens,
                 " for validation",
             )
+            + _prepared_how(validation_opened)
         )
     corpus = prepared_corpus(
         text, source.name, held_out, validation_text, training.max_vocab, training.min_count, marker
@@ -314,6 +315,11 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, corpus.validation_stream, engine)
     report = data_report(read, corpus, training.unk_token)
     return PreparedRun(request, corpus, training, model_config, training_plan, validation_plan, fingerprint, report)
+
+
+def _prepared_how(opened: Opened) -> str:
+    """Whether a text was tokenized now or found prepared, so that a slow or a quick start is explained."""
+    return " (prepared earlier: from the cache)" if opened.from_cache else " (prepared now, kept in the cache)"
 
 
 def data_report(read: list[str], corpus: Corpus, unk_token: str | None) -> DataReport:
