@@ -87,31 +87,32 @@ def _prepare(tokens: Sequence[str], stored: StoredModel) -> _Line:
     return _Line(inputs, targets, positions, unknown, markers)
 
 
-def _top_outputs(engine: NumpyLanguageModel, lines: Sequence[_Line], context: ContextKind) -> Iterator[np.ndarray]:
-    """The last layer's output before each target of each line: (targets of the line, width)."""
+def _top_outputs(
+    engine: NumpyLanguageModel, lines: Sequence[_Line], context: ContextKind
+) -> Iterator[tuple[_Line, np.ndarray]]:
+    """Each line with the last layer's output before each of its targets (targets of the line, width),
+    in the order they are computed: the scores are sums, and holding every line's outputs to hand
+    them back in the text's order would cost hundreds of megabytes on a large held-out set."""
     if context is ContextKind.stream:
         # Each line's inputs start with the end-of-line id that closed the line before.
         states: list[State] | None = None
         for line in lines:
             line_outputs, states = engine.read_stream(line.inputs, states)
-            yield line_outputs[line.positions]
+            yield line, line_outputs[line.positions]
         return
     if engine.config.bidirectional:
         window = engine.config.context_len
         for line in lines:
             contexts = [line.inputs[: position + 1][-window:] for position in line.positions]
-            yield engine.top_outputs(contexts)
+            yield line, engine.top_outputs(contexts)
         return
     # Similar lengths side by side waste less time on padding.
     order = sorted(range(len(lines)), key=lambda index: len(lines[index].inputs))
-    results: dict[int, np.ndarray] = {}
     for start in range(0, len(order), LINES_PER_BATCH):
-        chosen = order[start : start + LINES_PER_BATCH]
-        outputs = engine.sequence_outputs([lines[index].inputs for index in chosen])
-        for index, output in zip(chosen, outputs, strict=True):
-            results[index] = output[lines[index].positions]
-    for index in range(len(lines)):
-        yield results.pop(index)
+        chosen = [lines[index] for index in order[start : start + LINES_PER_BATCH]]
+        outputs = engine.sequence_outputs([line.inputs for line in chosen])
+        for line, output in zip(chosen, outputs, strict=True):
+            yield line, output[line.positions]
 
 
 def trained_context(stored: StoredModel) -> ContextKind:
@@ -170,7 +171,7 @@ def evaluate_lines(
 
     nats = 0.0
     scored = top1 = top5 = 0
-    for line, top_outputs in zip(lines, _top_outputs(engine, lines, context), strict=True):
+    for line, top_outputs in _top_outputs(engine, lines, context):
         known = [index for index, target in enumerate(line.targets) if target is not None]
         targets = np.array([line.targets[index] for index in known], dtype=np.int64)
         for start in range(0, len(known), ROWS_PER_SOFTMAX):
