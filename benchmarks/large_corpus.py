@@ -7,8 +7,8 @@ embedding 200), the first preparing the corpus into an empty cache and the secon
   which comes after reading, tokenizing and caching the corpus, counting the vocabulary and planning
   the batches; the first run's MB/s is the corpus's size over this time;
 - peak RSS: the largest resident memory of the rnngen process (its VmHWM), and the largest sum of
-  resident memory over it and its worker processes (preparation tokenizes in a pool), sampled every
-  20 ms, through training, validation, scoring and saving;
+  proportional set sizes over it and its worker processes (preparation tokenizes in a pool; pages
+  they share are counted once), sampled every 20 ms, through training, validation, scoring and saving;
 - total: seconds until the process ends.
 
 The corpora and the cache live in a temporary folder (or --scratch), removed afterwards.
@@ -54,6 +54,19 @@ def _status_mb(pid: int, field: str) -> float:
     return 0.0
 
 
+def _proportional_mb(pid: int) -> float:
+    """The process's proportional set size: its resident pages, those shared with the processes it
+    forked counted once between them, so that a sum over the tree is what the tree holds."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    for line in rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -66,7 +79,7 @@ class Run:
     start_seconds: float
     total_seconds: float
     peak_mb: float  # the rnngen process's VmHWM
-    tree_peak_mb: float  # the largest sum of VmRSS over the process and its children
+    tree_peak_mb: float  # the largest sum of proportional set sizes over the process and its children
 
 
 def train_once(corpus: Path, cache: Path, workdir: Path, options: list[str]) -> Run:
@@ -85,17 +98,15 @@ def train_once(corpus: Path, cache: Path, workdir: Path, options: list[str]) -> 
         )
         while process.poll() is None:
             peak = max(peak, _status_mb(process.pid, "VmHWM"))
-            tree = _status_mb(process.pid, "VmRSS") + sum(
-                _status_mb(child, "VmRSS") for child in _children(process.pid)
-            )
-            tree_peak = max(tree_peak, tree)
+            tree = [process.pid, *_children(process.pid)]
+            tree_peak = max(tree_peak, sum(_proportional_mb(pid) for pid in tree))
             if start_seconds is None and START_LINE in log.read_text(errors="replace"):
                 start_seconds = time.monotonic() - started
             time.sleep(POLL_SECONDS)
     total = time.monotonic() - started
     if process.returncode != 0 or start_seconds is None:
         raise RuntimeError(f"rnngen train failed:\n{log.read_text()}")
-    return Run(start_seconds, total, peak, max(tree_peak, peak))
+    return Run(start_seconds, total, peak, tree_peak)
 
 
 def main() -> None:
