@@ -30,6 +30,7 @@ from rnngen.train.schedule import StepSchedule
 from rnngen.train.setup import check_resumable, prepare_run
 
 from .conftest import rnngen
+from .test_help import help_of
 from .test_numpy_engine import tiny_batch, tiny_config, tiny_weights
 
 RATES = ("dropout_input", "dropout_hidden", "dropout_output", "dropout_embedding", "weight_drop")
@@ -289,6 +290,8 @@ def test_a_budgeted_run_with_every_regulariser_resumes_to_the_uninterrupted_weig
     model, training = configs[0]["model"], configs[0]["training"]
     assert (model["dropout_input"], model["weight_drop"], training["ema"]) == (0.3, 0.3, 0.9)
     assert (training["lr_schedule"], training["warmup_steps"]) == ("cosine", 10)
+    info = json.loads(rnngen("info", "-m", "straight", "--json", cwd=tmp_path).stdout)
+    assert info["regularisers"]["dropout_hidden"] == 0.2 and info["training"]["lr_schedule"] == "cosine"
     rates = configs[0]["history"]["learning_rate"]
     assert rates[0] > rates[1] > 0.0 < rates[2] < 0.01 * rates[1]  # the last step trains at nearly zero
     changed = rnngen("train", "corpus.txt", "-o", "stages", *OPTIONS, "--max-steps", "5", "--force", cwd=tmp_path)
@@ -330,3 +333,17 @@ def test_bad_regulariser_options_are_short_usage_errors(tmp_path: Path, argument
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
     assert not (tmp_path / "models").exists()
+
+
+def test_the_options_show_in_their_help_panels(tmp_path: Path) -> None:
+    text = help_of("train", "--help", cwd=tmp_path, columns=120).stdout
+
+    def panel(name: str) -> str:
+        start = text.index(f"╭─ {name} ")
+        return text[start : text.index("╰", start)]
+
+    for option in ("--dropout-input", "--dropout-hidden", "--dropout-output", "--dropout-embedding", "--weight-drop"):
+        assert option in panel("Model"), option
+    for option in ("--lr-schedule", "--warmup-steps", "--ema"):
+        assert option in panel("Training"), option
+    assert "<decay|cosine|linear>" in panel("Training")
