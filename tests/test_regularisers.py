@@ -347,3 +347,23 @@ def test_the_options_show_in_their_help_panels(tmp_path: Path) -> None:
     for option in ("--lr-schedule", "--warmup-steps", "--ema"):
         assert option in panel("Training"), option
     assert "<decay|cosine|linear>" in panel("Training")
+
+
+def test_auto_takes_numpy_for_what_keras_lacks_even_beside_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnngen.errors import UsageError
+    from rnngen.train import engines
+
+    monkeypatch.setattr(engines, "gpu_visible", lambda: True)
+
+    def choice(architecture: ArchitectureConfig, training: TrainingConfig) -> EngineKind:
+        asked = TrainingRequest(corpus="c.txt", destination=Path("m"), architecture=architecture, training=training)
+        return engines.choose_engine(asked).kind
+
+    assert choice(ArchitectureConfig(), TrainingConfig()) is EngineKind.keras  # the GPU, as before
+    assert choice(ArchitectureConfig(weight_drop=0.2), TrainingConfig()) is EngineKind.numpy
+    assert choice(ArchitectureConfig(), TrainingConfig(ema=0.99)) is EngineKind.numpy
+    assert choice(ArchitectureConfig(dropout_input=0.3), TrainingConfig(lr_schedule=ScheduleKind.cosine)) is (
+        EngineKind.keras
+    )
+    with pytest.raises(UsageError, match="--bidirectional needs the Keras engine, which does not do --ema"):
+        choice(ArchitectureConfig(bidirectional=True), TrainingConfig(ema=0.99))
