@@ -53,6 +53,10 @@ class TokenizerConfig:
         object.__setattr__(self, "kind", TokenizerKind(self.kind))
 
 
+# The rates of ArchitectureConfig's AWD-LSTM regularisers, named as their options are.
+REGULARISER_RATES = ("dropout_input", "dropout_hidden", "dropout_output", "dropout_embedding", "weight_drop")
+
+
 @dataclass(frozen=True)
 class ArchitectureConfig:
     """The network a user asks for, before the corpus fixes the vocabulary and sequence length.
@@ -70,6 +74,19 @@ class ArchitectureConfig:
     dropout: float | None = None
     # Share the embedding matrix with the output layer; needs a last-layer width of embedding_dim.
     tie_embeddings: bool | None = None
+    # AWD-LSTM's regularisers (Merity et al. 2018), all off by default; each is a rate in [0, 1), and
+    # kept values are scaled by 1 / (1 - rate), so nothing changes where they are off (validation).
+    # Locked (variational) dropout: one mask per sequence, the same at every time step (Gal and
+    # Ghahramani 2016), on the embedding's outputs (AWD-LSTM's dropouti), between recurrent layers
+    # (dropouth) and on the last layer's outputs (its dropout).
+    dropout_input: float = 0.0
+    dropout_hidden: float = 0.0
+    dropout_output: float = 0.0
+    # Word-level embedding dropout (dropoute): whole rows of the embedding matrix dropped per batch, so
+    # a word is dropped wherever it occurs in the batch.
+    dropout_embedding: float = 0.0
+    # DropConnect on the recurrent kernels (wdrop, weight drop): one mask per batch and layer.
+    weight_drop: float = 0.0
 
     def __post_init__(self) -> None:
         # Accept plain strings ("gru") from Python callers; the engine compares enum members.
@@ -78,8 +95,10 @@ class ArchitectureConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+        for name in ("dropout", *REGULARISER_RATES):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1)")
         if self.tie_embeddings and self.units is not None and self.embedding_dim is not None:
             width = self.units * (2 if self.bidirectional else 1)
             if width != self.embedding_dim:
@@ -123,6 +142,12 @@ class ModelConfig:
     units: int
     dropout: float
     tie_embeddings: bool = False
+    # ArchitectureConfig's regularisers: training alone uses them.
+    dropout_input: float = 0.0
+    dropout_hidden: float = 0.0
+    dropout_output: float = 0.0
+    dropout_embedding: float = 0.0
+    weight_drop: float = 0.0
 
     def __post_init__(self) -> None:
         ArchitectureConfig.__post_init__(self)  # type: ignore[arg-type]
@@ -141,6 +166,11 @@ class ModelConfig:
         """How many words of context a training sample holds (the notebook's X width)."""
         return self.max_len - 1
 
+    @property
+    def draws_masks(self) -> bool:
+        """Whether training draws random masks (any dropout or weight drop)."""
+        return self.dropout > 0 or any(getattr(self, name) > 0 for name in REGULARISER_RATES)
+
 
 # Longest training sequence when the user gives no --max-len: the corpus's longest line, but no
 # more than this, so one very long line cannot make every batch wide and slow.
@@ -158,6 +188,17 @@ AUTO_VALIDATION_SPLIT = 0.1
 # vocabulary; a tenth of a large corpus would make every epoch's validation take hours (and be held
 # in memory, 4 bytes a token).
 AUTO_VALIDATION_MAX_TOKENS = 250_000
+
+
+class ScheduleKind(str, Enum):
+    """How the learning rate moves from step to step (after any warm-up)."""
+
+    # The rate of the epoch: --learning-rate, times --lr-decay after every epoch, halved on a plateau.
+    decay = "decay"
+    # From --learning-rate down to zero at the run's last step along half a cosine (Loshchilov and
+    # Hutter's SGDR without restarts), or along a straight line; neither is halved on a plateau.
+    cosine = "cosine"
+    linear = "linear"
 
 
 # The halving on a plateau waits for at least this many updates without improvement (and at least
@@ -204,8 +245,19 @@ class TrainingConfig:
     clip_norm: float | None = 5.0
     # Lines on their own, or one stream cut into windows of max_len - 1 positions.
     context: ContextKind = ContextKind.line
+    # The rate's course through the run (ScheduleKind), and the steps of a linear warm-up from
+    # --learning-rate / warmup_steps to the full rate at the start of the run (0: none).
+    lr_schedule: ScheduleKind = ScheduleKind.decay
+    warmup_steps: int = 0
+    # The decay of an exponential moving average of the weights, taken after every step, which
+    # validation, early stopping, checkpoints' best weights and the saved model use while the raw
+    # weights go on training (Polyak averaging; 0: off, the raw weights are used).
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
+        # Accept plain strings ("cosine") from Python callers and from checkpoints' settings.
+        object.__setattr__(self, "context", ContextKind(self.context))
+        object.__setattr__(self, "lr_schedule", ScheduleKind(self.lr_schedule))
         if self.epochs < 1:
             raise ValueError("epochs must be at least 1")
         if self.batch_size < 1:
@@ -230,6 +282,14 @@ class TrainingConfig:
             raise ValueError("lr_decay must be in (0, 1]")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError("clip_norm must be positive")
+        if self.warmup_steps < 0:
+            raise ValueError("warmup_steps must be at least 0")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("ema must be in [0, 1) (0: off)")
+        if self.lr_schedule is not ScheduleKind.decay and self.lr_decay < 1.0:
+            raise ValueError(
+                f"lr_schedule {self.lr_schedule.value} takes the rate to zero itself; leave --lr-decay at 1"
+            )
 
 
 # A duration as --max-time and --checkpoint-every take it: hours, minutes and seconds, each at most once

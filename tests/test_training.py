@@ -76,6 +76,11 @@ def test_options_reach_the_saved_model(corpus: Path, tmp_path: Path) -> None:
         "units": 7,
         "dropout": 0.0,
         "tie_embeddings": False,
+        "dropout_input": 0.0,
+        "dropout_hidden": 0.0,
+        "dropout_output": 0.0,
+        "dropout_embedding": 0.0,
+        "weight_drop": 0.0,
     }
     assert config["training"]["batch_size"] == 4 and config["training"]["seed"] == 5
     assert result.epochs_run == 3 and len(config["history"]["loss"]) == 3

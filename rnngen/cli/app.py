@@ -31,6 +31,7 @@ from rnngen.config import (
     ExecutionConfig,
     GenerationConfig,
     PrecisionKind,
+    ScheduleKind,
     TokenizerConfig,
     TokenizerKind,
     TrainingBudget,
@@ -318,6 +319,57 @@ def train(
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.tie_embeddings,
+    dropout_input: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            metavar="FLOAT",
+            help="Locked dropout on the word vectors: one mask per line or window, the same at every step "
+            "(AWD-LSTM's dropouti).",
+            rich_help_panel=_MODEL_PANEL,
+        ),
+    ] = _ARCHITECTURE.dropout_input,
+    dropout_hidden: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            metavar="FLOAT",
+            help="Locked dropout between stacked recurrent layers (dropouth).",
+            rich_help_panel=_MODEL_PANEL,
+        ),
+    ] = _ARCHITECTURE.dropout_hidden,
+    dropout_output: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            metavar="FLOAT",
+            help="Locked dropout on the last recurrent layer's outputs (AWD-LSTM's dropout).",
+            rich_help_panel=_MODEL_PANEL,
+        ),
+    ] = _ARCHITECTURE.dropout_output,
+    dropout_embedding: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            metavar="FLOAT",
+            help="Drop whole words: rows of the embedding matrix, anew for every batch (dropoute).",
+            rich_help_panel=_MODEL_PANEL,
+        ),
+    ] = _ARCHITECTURE.dropout_embedding,
+    weight_drop: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            metavar="FLOAT",
+            help="DropConnect on the recurrent kernels, one mask per batch (wdrop); numpy engine.",
+            rich_help_panel=_MODEL_PANEL,
+        ),
+    ] = _ARCHITECTURE.weight_drop,
     epochs: Annotated[
         int,
         typer.Option(
@@ -366,6 +418,34 @@ def train(
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.lr_decay,
+    lr_schedule: Annotated[
+        ScheduleKind,
+        typer.Option(
+            help="decay: --lr-decay after every epoch and halving on a plateau. cosine, linear: down to zero "
+            "at the last step of --epochs.",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = _TRAINING.lr_schedule,
+    warmup_steps: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="INTEGER",
+            help="Raise the learning rate linearly to its full value over the first N updates.",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = _TRAINING.warmup_steps,
+    ema: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99999,
+            metavar="DECAY",
+            help="Validate and save a moving average of the weights with this decay (0.999, say); 0: off. "
+            "numpy engine.",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = _TRAINING.ema,
     patience: Annotated[
         int,
         typer.Option(
@@ -422,8 +502,8 @@ def train(
     engine: Annotated[
         EngineKind,
         typer.Option(
-            help="numpy: CPU, one direction, starts without TensorFlow. keras: every option, CPU or GPU. "
-            "auto: numpy where it can train the model, else keras (a GPU, --bidirectional, ...).",
+            help="numpy: CPU, one direction, starts without TensorFlow. keras: every option but --weight-drop and "
+            "--ema, CPU or GPU. auto: numpy where it can train the model, else keras (a GPU, --bidirectional, ...).",
             rich_help_panel=_EXECUTION_PANEL,
         ),
     ] = _EXECUTION.engine,
@@ -467,6 +547,11 @@ def train(
             units=units,
             dropout=dropout,
             tie_embeddings=tie_embeddings,
+            dropout_input=dropout_input,
+            dropout_hidden=dropout_hidden,
+            dropout_output=dropout_output,
+            dropout_embedding=dropout_embedding,
+            weight_drop=weight_drop,
         )
         training = TrainingConfig(
             epochs=epochs,
@@ -481,6 +566,9 @@ def train(
             unk_token=unk_token,
             lr_decay=lr_decay,
             context=context,
+            lr_schedule=lr_schedule,
+            warmup_steps=warmup_steps,
+            ema=ema,
         )
     except ValueError as error:
         raise _option_error(error) from None

@@ -24,6 +24,22 @@ def parameter_count(stored: StoredModel) -> int:
     return sum(math.prod(shape) for shape in expected_weight_shapes(stored.model).values())
 
 
+# Settings a model may have trained with, in config.json's "model" and "training" sections, with the
+# values that mean off: folders written before they existed trained without them.
+REGULARISERS = {
+    "dropout_input": 0.0,
+    "dropout_hidden": 0.0,
+    "dropout_output": 0.0,
+    "dropout_embedding": 0.0,
+    "weight_drop": 0.0,
+}
+SCHEDULE_SETTINGS = {"lr_schedule": "decay", "warmup_steps": 0, "ema": 0.0}
+
+
+def _settings_or_off(section: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    return {name: section.get(name, off) for name, off in settings.items()}
+
+
 def model_card(stored: StoredModel) -> dict[str, Any]:
     """The model's settings, data and scores as one flat-ish dictionary (the JSON of `rnngen info`)."""
     config = stored.config
@@ -68,7 +84,10 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
             "stop_reason": config.get("stop_reason"),
             "seconds": config.get("training_seconds"),
             **{key: config.get("training", {}).get(key) for key in ("batch_size", "learning_rate", "seed")},
+            **_settings_or_off(config.get("training", {}), SCHEDULE_SETTINGS),
         },
+        # AWD-LSTM's regularisers (rnngen.config.ArchitectureConfig).
+        "regularisers": _settings_or_off(config.get("model", {}), REGULARISERS),
         "metrics": kept_figures(config.get("metrics", {})),
         "versions": config.get("versions", {}),
     }

@@ -1,5 +1,6 @@
 """The controls a run applies between epochs, the same whichever engine computes the steps: the learning
 rate's decay, its halving on a plateau, and early stopping that keeps the best epoch's weights.
+(Within an epoch the engines scale the epoch's rate by rnngen.train.schedule's warm-up or schedule.)
 
 They behave as Keras's LearningRateScheduler, ReduceLROnPlateau(min_delta=1e-4, cooldown=0) and
 EarlyStopping(restore_best_weights=True) do, but for the halving's patience, which also counts updates
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rnngen.config import PLATEAU_MIN_STEPS, TrainingConfig
+from rnngen.config import PLATEAU_MIN_STEPS, ScheduleKind, TrainingConfig
 
 # Keras's ReduceLROnPlateau default: smaller gains than this do not count as improvement.
 PLATEAU_MIN_DELTA = 1e-4
@@ -102,7 +103,8 @@ class EpochControls:
     @classmethod
     def for_training(cls, training: TrainingConfig, steps_per_epoch: int) -> EpochControls:
         plateau = None
-        if training.reduce_lr_patience > 0:
+        # A cosine or linear schedule takes the rate to zero on its own course: no halving on top.
+        if training.reduce_lr_patience > 0 and training.lr_schedule is ScheduleKind.decay:
             # Epochs of at least PLATEAU_MIN_STEPS updates in all (see config.py).
             patience = max(training.reduce_lr_patience, math.ceil(PLATEAU_MIN_STEPS / steps_per_epoch))
             plateau = PlateauHalving(patience, training.reduce_lr_factor)

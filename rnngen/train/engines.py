@@ -33,6 +33,7 @@ from rnngen.config import (
     EngineKind,
     ExecutionConfig,
     PrecisionKind,
+    TrainingConfig,
     XlaKind,
 )
 from rnngen.errors import UsageError
@@ -141,18 +142,43 @@ def numpy_engine_limit(architecture: ArchitectureConfig, execution: ExecutionCon
     return None
 
 
+def keras_engine_limit(architecture: ArchitectureConfig, training: TrainingConfig) -> tuple[str, str] | None:
+    """The first option the Keras engine cannot train, with what it is; None if it can train them all."""
+    if architecture.weight_drop:
+        return "--weight-drop", "DropConnect on the recurrent kernels"
+    if training.ema:
+        return "--ema", "a moving average of the weights"
+    return None
+
+
+def check_keras_engine(request: TrainingRequest) -> None:
+    """A usage error, before Keras is loaded or any data read, for an option the Keras engine lacks."""
+    limit = keras_engine_limit(request.architecture, request.training)
+    if limit is not None:
+        option, what = limit
+        raise UsageError(f"--engine keras does not do {option} ({what}); use --engine numpy")
+
+
 def choose_engine(request: TrainingRequest, resumed: EngineKind | None = None) -> EngineChoice:
     """The engine for a request: the one asked for; with ``auto`` the interrupted run's when resuming,
     else numpy when it can train the request on this machine (it starts at once and, on a CPU, steps
-    faster), Keras when an option needs it or a GPU is there to use."""
+    faster) or when an option needs it, Keras when an option needs it or a GPU is there to use."""
     execution = request.execution
     if execution.engine is not EngineKind.auto:
         return EngineChoice(execution.engine, f"--engine {execution.engine.value}")
     if resumed is not None:
         return EngineChoice(resumed, "auto: the interrupted run's engine")
     limit = numpy_engine_limit(request.architecture, execution)
+    keras_limit = keras_engine_limit(request.architecture, request.training)
     if limit is not None:
+        if keras_limit is not None:
+            raise UsageError(
+                f"{limit[0]} needs the Keras engine, which does not do {keras_limit[0]} ({keras_limit[1]}); "
+                "leave one of them out"
+            )
         return EngineChoice(EngineKind.keras, f"auto: {limit[0]} needs Keras")
+    if keras_limit is not None:
+        return EngineChoice(EngineKind.numpy, f"auto: {keras_limit[0]} needs numpy")
     if execution.device is DeviceKind.auto and gpu_visible():
         return EngineChoice(EngineKind.keras, "auto: a GPU is visible")
     return EngineChoice(EngineKind.numpy, "auto: one direction, float32, on the CPU")
@@ -178,6 +204,7 @@ def open_engine(request: TrainingRequest, choice: EngineChoice) -> Engine:
         from rnngen.train.numpy_engine.engine import NumpyEngine
 
         return NumpyEngine(request)
+    check_keras_engine(request)
     from rnngen.train.keras_engine.engine import KerasEngine
 
     return KerasEngine(request)

@@ -30,6 +30,7 @@ from rnngen.train.controls import EpochControls
 from rnngen.train.engines import EngineState, Session
 from rnngen.train.interrupts import TrainingInterrupted
 from rnngen.train.reporting import EpochClock, RunOutline, TrainingReporter
+from rnngen.train.schedule import StepSchedule
 from rnngen.train.setup import STEPS_ENTRY, PreparedRun
 
 
@@ -69,6 +70,8 @@ class EpochLoop:
         self.reporter = reporter
         self.steps = len(run.training_plan.batches)
         self.controls = EpochControls.for_training(run.training, self.steps)
+        # The engines step with the same schedule (rnngen.train.schedule); the history records its rates.
+        self.schedule = StepSchedule.for_training(run.training, self.steps)
         self.history: dict[str, list[float]] = {}
         self.epochs_done = 0
         self.position: EpochPosition | None = None  # where the first epoch starts, for a mid-epoch checkpoint
@@ -149,7 +152,10 @@ class EpochLoop:
                 self._interrupt(self.stop_signal)
         if run.validation_plan is not None:
             logs.update(session.validate())
-        logs["learning_rate"] = controls.learning_rate  # the rate this epoch trained with
+        # The rate this epoch trained with; under a warm-up or a schedule, the rate of its last step.
+        logs["learning_rate"] = controls.learning_rate
+        if not self.schedule.is_constant:
+            logs["learning_rate"] *= self.schedule.factor(self.watch.steps_done - 1)
         logs[STEPS_ENTRY] = float(self.epoch_steps)
         stop = controls.epoch_end(epoch, logs[run.monitored], session.weights)
         # A halving takes effect now, so that the checkpoint's optimizer holds the rate to go on with.

@@ -22,12 +22,14 @@ from rnngen.config import (
     MAX_LEN_CAP,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
+    REGULARISER_RATES,
     SMALL_TEXT,
     STREAM_MAX_LEN,
     ArchitectureConfig,
     ContextKind,
     EngineKind,
     ModelConfig,
+    ScheduleKind,
     TokenizerConfig,
     TrainingConfig,
     to_json_dict,
@@ -161,6 +163,13 @@ def data_plan(
 
 # Options a resumed run may change: how long to go on, and how patient to be.
 RESUMABLE_CHANGES = ("epochs", "patience")
+# Settings younger than the checkpoint format, with the values a checkpoint that lacks them trained with.
+LATER_SETTINGS: dict[str, Any] = {
+    **{name: 0.0 for name in REGULARISER_RATES},
+    "lr_schedule": ScheduleKind.decay.value,
+    "warmup_steps": 0,
+    "ema": 0.0,
+}
 
 
 def run_fingerprint(
@@ -196,7 +205,7 @@ def check_resumable(saved: dict[str, Any], current: dict[str, Any]) -> None:
         before, now = saved.get(section) or {}, current[section]
         for name in sorted(set(before) | set(now)):
             # The vocabulary's size is no option: with the same corpus and settings it is the same.
-            if name != "vocab_size" and before.get(name) != now.get(name):
+            if name != "vocab_size" and before.get(name, LATER_SETTINGS.get(name)) != now.get(name):
                 option = "--" + name.replace("_", "-")
                 raise UsageError(
                     f"cannot resume: {option} was {before.get(name)!r} in the interrupted run, "

@@ -31,7 +31,30 @@ CELL_LAYERS = {
 
 
 @keras.saving.register_keras_serializable(package="rnngen")
-class ReversibleEmbedding(keras.layers.Embedding):  # type: ignore[name-defined]
+class WordDroppingEmbedding(keras.layers.Embedding):  # type: ignore[name-defined]
+    """An embedding that, in training, drops whole words (AWD-LSTM's embedding dropout, dropoute):
+    each row of the matrix is kept for the whole batch with probability 1 - ``word_dropout`` and scaled
+    by 1 / (1 - word_dropout), or dropped wherever its word occurs. Looked up in inference as it is."""
+
+    def __init__(self, *args: Any, word_dropout: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.word_dropout = word_dropout
+        self.word_seed = keras.random.SeedGenerator() if word_dropout > 0 else None
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        embedded = super().call(inputs)
+        if not training or self.word_seed is None:
+            return embedded
+        keep = keras.random.uniform((self.input_dim,), seed=self.word_seed) >= self.word_dropout  # (vocab,)
+        scale = keras.ops.cast(keep, embedded.dtype) / (1.0 - self.word_dropout)
+        return embedded * keras.ops.expand_dims(keras.ops.take(scale, inputs), -1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "word_dropout": self.word_dropout}
+
+
+@keras.saving.register_keras_serializable(package="rnngen")
+class ReversibleEmbedding(WordDroppingEmbedding):
     """An embedding whose matrix also turns hidden states back into vocabulary logits (tied weights).
 
     Called on word ids it looks them up; called with ``reverse=True`` on hidden states (..., dim) it
@@ -43,10 +66,11 @@ class ReversibleEmbedding(keras.layers.Embedding):  # type: ignore[name-defined]
         super().build(input_shape)
         self.output_bias = self.add_weight(name="output_bias", shape=(self.input_dim,), initializer="zeros")
 
-    def call(self, inputs: Any, reverse: bool = False) -> Any:
+    def call(self, inputs: Any, training: bool | None = None, reverse: bool = False) -> Any:
         if reverse:
+            # The output layer uses the matrix undropped, as AWD-LSTM's tied decoder does.
             return keras.ops.matmul(inputs, keras.ops.transpose(self.embeddings)) + self.output_bias
-        return super().call(inputs)
+        return super().call(inputs, training=training)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         # Word ids are masked where they are padding; hidden states keep the mask they came with.
@@ -72,7 +96,9 @@ class ReversibleEmbedding(keras.layers.Embedding):  # type: ignore[name-defined]
 
 
 def build_model(config: ModelConfig, sequence_output: bool = False) -> Any:
-    """Embedding (padding masked) -> recurrent layers -> Dense softmax over the vocabulary.
+    """Embedding (padding masked) -> recurrent layers -> Dense softmax over the vocabulary, with the
+    dropouts that are on (training only): word dropout in the embedding, the plain dropout and the
+    locked one before each recurrent layer and after the last (DropConnect is the numpy engine's alone).
 
     Padding is masked so a pre-padded prefix reads exactly like the bare prefix: the state starts at
     zero on the first real word, which is also what the numpy engine assumes. With
@@ -85,18 +111,28 @@ def build_model(config: ModelConfig, sequence_output: bool = False) -> Any:
     # over thousands of words. Layers given "float32" ignore the global policy (with the default
     # policy this changes nothing). A tied embedding computes the logits too, so it is float32 whole.
     output_dtype = "float32"
-    embedding_class = ReversibleEmbedding if config.tie_embeddings else keras.layers.Embedding
+    # Keras's own layer where it serves, so that model.keras loads in Keras without rnngen.
+    embedding_class: Any = keras.layers.Embedding
+    if config.tie_embeddings:
+        embedding_class = ReversibleEmbedding
+    elif config.dropout_embedding:
+        embedding_class = WordDroppingEmbedding
     embedding = embedding_class(
         config.vocab_size,
         config.embedding_dim,
         mask_zero=True,
         name="embedding",
         dtype=output_dtype if config.tie_embeddings else None,
+        **({"word_dropout": config.dropout_embedding} if embedding_class is not keras.layers.Embedding else {}),
     )
     hidden = embedding(context)  # (batch, time, embedding_dim)
     for layer in range(config.layers):
         if config.dropout:
             hidden = keras.layers.Dropout(config.dropout, name=f"dropout{layer}")(hidden)
+        locked_rate = config.dropout_input if layer == 0 else config.dropout_hidden
+        if locked_rate:
+            name = "locked_dropout_input" if layer == 0 else f"locked_dropout{layer}"
+            hidden = locked_dropout(locked_rate, name)(hidden)
         last = layer == config.layers - 1
         recurrent = CELL_LAYERS[config.cell](
             config.units, return_sequences=sequence_output or not last, name=recurrent_layer_name(layer)
@@ -106,12 +142,22 @@ def build_model(config: ModelConfig, sequence_output: bool = False) -> Any:
         hidden = recurrent(hidden)  # (batch, time, width), or (batch, width) after the last layer
     if config.dropout:
         hidden = keras.layers.Dropout(config.dropout, name="dropout_output")(hidden)
+    if config.dropout_output:
+        # After a last layer that returns its final state alone (batch, width) there is no time to lock over.
+        hidden = locked_dropout(config.dropout_output, "locked_dropout_output", over_time=len(hidden.shape) == 3)(
+            hidden
+        )
     if config.tie_embeddings:
         logits = embedding(hidden, reverse=True)
     else:
         logits = keras.layers.Dense(config.vocab_size, name="output", dtype=output_dtype)(hidden)
     probabilities = keras.layers.Activation("softmax", name="softmax", dtype=output_dtype)(logits)
     return keras.Model(context, probabilities, name="rnngen")
+
+
+def locked_dropout(rate: float, name: str, over_time: bool = True) -> Any:
+    """Variational (locked) dropout on (batch, time, features): one mask per row, the same at every step."""
+    return keras.layers.Dropout(rate, noise_shape=(None, 1, None) if over_time else None, name=name)
 
 
 def logits_model(model: Any) -> Any:

@@ -9,6 +9,7 @@ starts each epoch at its first batch with its metrics reset (see engines.check_b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from rnngen.train.keras_engine.distribution import (
 from rnngen.train.keras_engine.metrics import TokenAccuracy, TokenCrossEntropy
 from rnngen.train.keras_engine.model import build_model, export_weights, logits_model, set_output_bias
 from rnngen.train.keras_engine.shapes import pad_to_bucket
+from rnngen.train.schedule import StepSchedule
 from rnngen.train.setup import DataPlan, PreparedRun
 
 keras = import_keras()
@@ -138,6 +140,21 @@ class _BatchEnd(keras.callbacks.Callback):  # type: ignore[name-defined]
         self.epoch_logs = _floats(logs)
 
 
+class _ScheduledRate(keras.callbacks.Callback):  # type: ignore[name-defined]
+    """Sets each step's learning rate, the epoch's times the schedule's factor at the optimizer's step
+    count, before the step, as the numpy engine does (rnngen.train.schedule)."""
+
+    def __init__(self, schedule: StepSchedule, epoch_rate: float, set_rate: Callable[[float], None]) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.epoch_rate = epoch_rate
+        self.set_rate = set_rate
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self.set_rate(self.epoch_rate * self.schedule.factor(step))
+
+
 def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
     return {name: float(value) for name, value in (logs or {}).items()}
 
@@ -164,6 +181,7 @@ class KerasSession:
             )
         if placement.strategy is not None:
             adapt_to_strategy(self.trained, placement.strategy, run.training_plan.batches.batch(0))
+        self.schedule = StepSchedule.for_training(training, len(run.training_plan.batches))
 
     @property
     def learning_rate(self) -> float:
@@ -171,6 +189,9 @@ class KerasSession:
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
+        self._set_learning_rate(value)
+
+    def _set_learning_rate(self, value: float) -> None:
         with self.placement.scope():
             self.trained.optimizer.learning_rate = value
 
@@ -186,16 +207,25 @@ class KerasSession:
         if start is not None:
             raise ValueError("the Keras engine starts epochs at their first batch")
         callback = _BatchEnd(batch_end)
+        callbacks: list[Any] = [callback]
+        epoch_rate = self.learning_rate
+        if not self.schedule.is_constant:
+            callbacks.insert(0, _ScheduledRate(self.schedule, epoch_rate, self._set_learning_rate))
         # shuffle=False: the batches come in the epoch's own order; Keras's shuffling would draw
         # from the global random state, which a resumed run cannot replay.
-        self.trained.fit(
-            **self._inputs(self.run.training_plan.batches, epoch, "steps_per_epoch"),
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            shuffle=False,
-            callbacks=[callback],
-            verbose=0,
-        )
+        try:
+            self.trained.fit(
+                **self._inputs(self.run.training_plan.batches, epoch, "steps_per_epoch"),
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        finally:
+            if not self.schedule.is_constant:
+                # The optimizer keeps the epoch's rate between epochs: the one checkpoints hold.
+                self.learning_rate = epoch_rate
         return callback.epoch_logs
 
     def epoch_position(self) -> EpochPosition | None:

@@ -25,14 +25,16 @@ class Adam:
         self.first_moments = {name: np.zeros_like(array) for name, array in weights.items()}
         self.second_moments = {name: np.zeros_like(array) for name, array in weights.items()}
 
-    def apply(self, weights: Weights, gradients: Mapping[str, np.ndarray]) -> None:
-        """Update ``weights`` in place."""
+    def apply(self, weights: Weights, gradients: Mapping[str, np.ndarray], rate_factor: float = 1.0) -> None:
+        """Update ``weights`` in place, at ``rate_factor`` times the learning rate (a schedule's warm-up
+        or decay within an epoch; the rate kept for checkpoints stays the epoch's)."""
         scale = 1.0
         if self.clip_norm is not None:
             norm = math.sqrt(sum(float(np.vdot(gradient, gradient)) for gradient in gradients.values()))
             scale = self.clip_norm / max(norm, self.clip_norm)
         self.iterations += 1
-        step_size = self.learning_rate * math.sqrt(1.0 - BETA_2**self.iterations) / (1.0 - BETA_1**self.iterations)
+        learning_rate = self.learning_rate if rate_factor == 1.0 else self.learning_rate * rate_factor
+        step_size = learning_rate * math.sqrt(1.0 - BETA_2**self.iterations) / (1.0 - BETA_1**self.iterations)
         for name, weight in weights.items():
             gradient = gradients[name]
             if scale != 1.0:

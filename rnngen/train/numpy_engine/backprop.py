@@ -1,10 +1,11 @@
 """Loss and gradients of a one-directional recurrent language model in numpy, by backpropagation through time.
 
 The model is the one the Keras engine's `model.py` builds (embedding -> dropout -> recurrent layers ->
-dropout -> output softmax), with its weights under the names of `rnngen.network.weights` and Keras 3's
-gate orders, so the arrays go into the model folder as they are. A batch is a pair of post-padded
-(batch, time) id arrays from `rnngen.data.batches.WindowBatches`; id 0 is padding. The loss is the mean
-cross-entropy over the batch's real targets, as Keras computes it for a masked sequence.
+dropout -> output softmax; the random masks are masks.py's), with its weights under the names of
+`rnngen.network.weights` and Keras 3's gate orders, so the arrays go into the model folder as they are.
+A batch is a pair of post-padded (batch, time) id arrays from `rnngen.data.batches.WindowBatches`; id 0
+is padding. The loss is the mean cross-entropy over the batch's real targets, as Keras computes it
+for a masked sequence.
 
 Padding sits at the end of a row, so every row starts from a zero state on its first real id, as
 under Keras's masking. The steps after a row's end compute values nothing reads: their targets are
@@ -22,6 +23,7 @@ from rnngen.config import CellKind, ModelConfig
 from rnngen.data.vocab import PADDING_ID
 from rnngen.network.forward import sigmoid, softmax_in_place
 from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL, Weights, cell_weight_names, output_kernel
+from rnngen.train.numpy_engine.masks import BatchMasks, draw_masks
 
 
 @dataclass(frozen=True)
@@ -189,22 +191,23 @@ def _simple_backward(
 class _LayerTrace:
     inputs: np.ndarray  # (time, batch, inputs): what the layer read, after dropout
     keep: np.ndarray | None  # dropout's scaled mask on the inputs, or None
+    recurrent_keep: np.ndarray | None  # weight drop's scaled mask on the recurrent kernel, or None
     cell: _CellTrace
 
 
-def _dropped(
-    values: np.ndarray, rate: float, random: np.random.Generator | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inverted dropout, as Keras's Dropout layer in training: kept values are scaled by 1 / (1 - rate)."""
-    if random is None or rate <= 0.0:
-        return values, None
-    keep = (random.random(values.shape, dtype=np.float32) >= rate).astype(np.float32)
-    keep *= 1.0 / (1.0 - rate)
-    return values * keep, keep
+def _masked(values: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    return values if keep is None else values * keep
 
 
-def _layer_forward(weights: Mapping[str, np.ndarray], kind: CellKind, layer: int, inputs: np.ndarray) -> _CellTrace:
+def _layer_forward(
+    weights: Mapping[str, np.ndarray],
+    kind: CellKind,
+    layer: int,
+    inputs: np.ndarray,
+    recurrent_keep: np.ndarray | None,
+) -> _CellTrace:
     kernel, recurrent_kernel, bias = (weights[name] for name in cell_weight_names(layer))
+    recurrent_kernel = _masked(recurrent_kernel, recurrent_keep)
     time, batch, width = inputs.shape
     projected = inputs.reshape(time * batch, width) @ kernel
     projected += bias[0] if kind is CellKind.gru else bias
@@ -225,21 +228,22 @@ def _score(probabilities: np.ndarray, targets: np.ndarray) -> BatchScore:
 
 
 def _forward(
-    weights: Mapping[str, np.ndarray],
-    config: ModelConfig,
-    inputs: np.ndarray,
-    random: np.random.Generator | None,
-) -> tuple[list[_LayerTrace], np.ndarray, np.ndarray | None]:
-    """Layer traces, the top layer's outputs (time, batch, units) after dropout, and that dropout's mask."""
-    hidden = weights[EMBEDDING][inputs.T]  # (time, batch, embedding_dim)
+    weights: Mapping[str, np.ndarray], config: ModelConfig, inputs: np.ndarray, masks: BatchMasks
+) -> tuple[list[_LayerTrace], np.ndarray]:
+    """Layer traces, and the top layer's outputs (time, batch, units) after dropout."""
+    ids = inputs.T  # (time, batch)
+    hidden = weights[EMBEDDING][ids]  # (time, batch, embedding_dim)
+    if masks.embedding_rows is not None:
+        # Dropping a row of the matrix drops its word at every position of the batch.
+        hidden *= masks.embedding_rows[ids][..., np.newaxis]
     traces = []
     for layer in range(config.layers):
-        layer_inputs, keep = _dropped(hidden, config.dropout, random)
-        cell = _layer_forward(weights, config.cell, layer, layer_inputs)
-        traces.append(_LayerTrace(layer_inputs, keep, cell))
+        layer_inputs = _masked(hidden, masks.layer_inputs[layer])
+        recurrent_keep = masks.recurrent_kernels[layer]
+        cell = _layer_forward(weights, config.cell, layer, layer_inputs, recurrent_keep)
+        traces.append(_LayerTrace(layer_inputs, masks.layer_inputs[layer], recurrent_keep, cell))
         hidden = cell.outputs
-    top, top_keep = _dropped(hidden, config.dropout, random)
-    return traces, top, top_keep
+    return traces, _masked(hidden, masks.top)
 
 
 def _check_batch(config: ModelConfig, inputs: np.ndarray, targets: np.ndarray) -> None:
@@ -254,7 +258,7 @@ def score_batch(
 ) -> BatchScore:
     """Cross-entropy and accuracy over a batch's real targets, without dropout (validation)."""
     _check_batch(config, inputs, targets)
-    _, top, _ = _forward(weights, config, inputs, None)
+    _, top = _forward(weights, config, inputs, draw_masks(config, inputs.shape[1], inputs.shape[0], None))
     real = np.flatnonzero(targets.T.ravel() != PADDING_ID)  # time-major positions of real targets
     logits = top.reshape(-1, top.shape[-1])[real] @ output_kernel(weights, config)
     logits += weights[OUTPUT_BIAS]
@@ -279,9 +283,11 @@ def loss_and_gradients(
     random: np.random.Generator | None = None,
 ) -> tuple[BatchScore, Weights]:
     """One training batch: its score, and the gradient of its mean cross-entropy per real target for
-    every trainable array (`trainable_names`). ``random`` draws dropout's masks; None turns dropout off."""
+    every trainable array (`trainable_names`). ``random`` draws the masks of dropout and the other
+    regularisers (masks.py); None turns them off."""
     _check_batch(config, inputs, targets)
-    traces, top, top_keep = _forward(weights, config, inputs, random)
+    masks = draw_masks(config, inputs.shape[1], inputs.shape[0], random)
+    traces, top = _forward(weights, config, inputs, masks)
     time, batch, width = top.shape
     real = np.flatnonzero(targets.T.ravel() != PADDING_ID)
     if len(real) == 0:
@@ -303,13 +309,14 @@ def loss_and_gradients(
     top_gradient = np.zeros((time * batch, width), dtype=top.dtype)
     top_gradient[real] = logits_gradient @ kernel.T
     hidden_gradient = top_gradient.reshape(time, batch, width)
-    if top_keep is not None:
-        hidden_gradient *= top_keep
+    if masks.top is not None:
+        hidden_gradient *= masks.top
 
     for layer in range(config.layers - 1, -1, -1):
         trace = traces[layer]
         kernel_name, recurrent_kernel_name, bias_name = cell_weight_names(layer)
-        recurrent_kernel = weights[recurrent_kernel_name]
+        # The kernel the steps used: weight drop's masked one.
+        recurrent_kernel = _masked(weights[recurrent_kernel_name], trace.recurrent_keep)
         if config.cell is CellKind.lstm:
             projected_gradient, recurrent_gradient = _lstm_backward(trace.cell, hidden_gradient, recurrent_kernel)
             bias_gradient = projected_gradient.reshape(time * batch, -1).sum(axis=0)
@@ -325,7 +332,7 @@ def loss_and_gradients(
         flat_projected = projected_gradient.reshape(time * batch, -1)
         layer_inputs = trace.inputs.reshape(time * batch, -1)
         gradients[kernel_name] = layer_inputs.T @ flat_projected
-        gradients[recurrent_kernel_name] = recurrent_gradient
+        gradients[recurrent_kernel_name] = _masked(recurrent_gradient, trace.recurrent_keep)
         gradients[bias_name] = bias_gradient
         hidden_gradient = (flat_projected @ weights[kernel_name].T).reshape(time, batch, -1)
         if trace.keep is not None:
@@ -334,6 +341,8 @@ def loss_and_gradients(
     embedding_gradient = _embedding_gradient(
         config.vocab_size, inputs.T.ravel(), hidden_gradient.reshape(time * batch, -1)
     )
+    if masks.embedding_rows is not None:
+        embedding_gradient *= masks.embedding_rows[:, np.newaxis]
     if config.tie_embeddings:
         embedding_gradient += output_kernel_gradient.T
     else:

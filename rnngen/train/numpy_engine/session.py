@@ -1,9 +1,10 @@
 """A numpy engine session: the weights, Keras 3's Adam, and the epoch's steps through backprop.py.
 
 The same steps as the Keras engine's fit: the same batches in the same order, the loss averaged over
-real targets, Adam with Keras 3's update and global-norm clipping, inverted dropout. It never imports
-TensorFlow or Keras, so a run starts in a fraction of a second instead of the several seconds
-TensorFlow takes to load: on a small corpus that is most of the time.
+real targets, Adam with Keras 3's update and global-norm clipping, inverted dropout; and what only it
+does: weight drop and the moving average of the weights (--ema), which it validates and saves. It
+never imports TensorFlow or Keras, so a run starts in a fraction of a second instead of the several
+seconds TensorFlow takes to load: on a small corpus that is most of the time.
 
 It can go on from the middle of an epoch exactly: an epoch's batches come in an order fixed by
 (seed, epoch), so the position it hands out holds only the batches done, the epoch's running sums and
@@ -26,7 +27,11 @@ from rnngen.train.engines import BatchEnd, EngineState
 from rnngen.train.numpy_engine.adam import Adam
 from rnngen.train.numpy_engine.backprop import BatchScore, loss_and_gradients, score_batch
 from rnngen.train.numpy_engine.initializers import initial_weights
+from rnngen.train.schedule import StepSchedule
 from rnngen.train.setup import PreparedRun
+
+# Where a checkpoint's variables hold the averaged weights (--ema), after the raw ones.
+AVERAGE_PREFIX = "average/"
 
 
 @dataclass
@@ -77,7 +82,32 @@ class NumpySession:
         self.names = trainable_names(self.config)  # the trainable arrays, in checkpoint order
         self.model_weights: Weights = initial_weights(self.config, run.training.seed, run.initial_output_bias())
         self.optimizer = Adam(self.model_weights, run.training.learning_rate, run.training.clip_norm)
+        self.schedule = StepSchedule.for_training(run.training, len(run.training_plan.batches))
+        # The exponential moving average of the weights (--ema): what is validated and saved; None when off.
+        self.ema = run.training.ema
+        self.average: Weights | None = self._copy(self.model_weights) if self.ema > 0 else None
         self.under_way: _EpochUnderWay | None = None
+
+    @staticmethod
+    def _copy(weights: Weights) -> Weights:
+        return {name: array.copy() for name, array in weights.items()}
+
+    @property
+    def evaluated_weights(self) -> Weights:
+        """The weights validation, early stopping and the saved model use: the average, when kept."""
+        return self.model_weights if self.average is None else self.average
+
+    def _update_average(self) -> None:
+        """average += (1 - decay)(weights - average); the first step's weights start it, as Keras's
+        optimizers start their use_ema average, so the random initial weights weigh nothing."""
+        if self.average is None:
+            return
+        if self.optimizer.iterations == 1:
+            self.average = self._copy(self.model_weights)
+            return
+        share = np.float32(1.0 - self.ema)
+        for name, average in self.average.items():
+            average += (self.model_weights[name] - average) * share
 
     @property
     def learning_rate(self) -> float:
@@ -96,7 +126,8 @@ class NumpySession:
             score, gradients = loss_and_gradients(
                 self.model_weights, self.config, inputs, targets, under_way.dropout_random
             )
-            self.optimizer.apply(self.model_weights, gradients)
+            self.optimizer.apply(self.model_weights, gradients, self.schedule.factor(self.optimizer.iterations))
+            self._update_average()
             under_way.totals.add(score, len(inputs))
             under_way.steps_done = index + 1
             if batch_end(index, under_way.totals.logs()):
@@ -106,7 +137,7 @@ class NumpySession:
     def _epoch_from(self, epoch: int, start: EpochPosition | None) -> _EpochUnderWay:
         """Epoch ``epoch`` at its first batch, or where a checkpoint's position left it."""
         # Dropout's masks depend on (seed, epoch) alone, so a resumed run draws the same ones.
-        random = np.random.default_rng([self.run.training.seed, epoch, 1]) if self.config.dropout > 0 else None
+        random = np.random.default_rng([self.run.training.seed, epoch, 1]) if self.config.draws_masks else None
         if start is None:
             return _EpochUnderWay(0, _Totals(), random)
         state: dict[str, Any] = start.engine_state
@@ -134,34 +165,50 @@ class NumpySession:
         totals = _Totals()
         for index in range(len(batches)):
             inputs, targets = batches.batch(index)
-            totals.add(score_batch(self.model_weights, self.config, inputs, targets), len(inputs))
+            totals.add(score_batch(self.evaluated_weights, self.config, inputs, targets), len(inputs))
         return totals
 
     def weights(self) -> list[np.ndarray]:
-        return [self.model_weights[name].copy() for name in self.names]
+        """A copy of the evaluated weights (the average, with --ema)."""
+        return [self.evaluated_weights[name].copy() for name in self.names]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Take back weights that ``weights`` gave (early stopping's best), to export them."""
         self.model_weights = {name: array.astype(np.float32) for name, array in zip(self.names, weights, strict=True)}
+        if self.average is not None:
+            self.average = self._copy(self.model_weights)
+
+    def _variable_paths(self) -> list[str]:
+        averages = [] if self.average is None else [AVERAGE_PREFIX + name for name in self.names]
+        return [*self.names, *averages]
 
     def state(self) -> EngineState:
+        averages = [] if self.average is None else [self.average[name] for name in self.names]
         return EngineState(
-            variable_paths=list(self.names),
-            variables=[self.model_weights[name] for name in self.names],
+            variable_paths=self._variable_paths(),
+            variables=[*(self.model_weights[name] for name in self.names), *averages],
             optimizer=self.optimizer.state(self.names),
         )
 
     def restore(self, state: EngineState) -> None:
-        names = self.names
-        fits = state.variable_paths == names and all(
-            array.shape == self.model_weights[name].shape for name, array in zip(names, state.variables, strict=True)
+        names, count = self.names, len(self.names)
+        fits = state.variable_paths == self._variable_paths() and all(
+            array.shape == self.model_weights[path.removeprefix(AVERAGE_PREFIX)].shape
+            for path, array in zip(state.variable_paths, state.variables, strict=True)
         )
-        if not fits or len(state.optimizer) != 2 + 2 * len(names):
+        if not fits or len(state.optimizer) != 2 + 2 * count:
             raise ModelFolderError("the checkpoint does not fit this model; train without --resume to start over")
-        self.set_weights(state.variables)
+        self.model_weights = {
+            name: array.astype(np.float32) for name, array in zip(names, state.variables[:count], strict=True)
+        }
+        if self.average is not None:
+            self.average = {
+                name: array.astype(np.float32) for name, array in zip(names, state.variables[count:], strict=True)
+            }
         self.optimizer.restore(names, state.optimizer)
 
     def export(self) -> Weights:
-        return stored_weights(self.model_weights, self.config)
+        return stored_weights(self.evaluated_weights, self.config)
 
     def write_extra(self, folder: Path) -> None:
         """Nothing: writing a Keras model needs Keras (`rnngen export --keras` writes one on demand)."""
