@@ -83,6 +83,61 @@ def test_prepared_tokens_and_hash_are_those_of_the_text_read_whole(
     assert prepared.longest_line == max(len(tokens) for tokens in text.token_lines)
 
 
+# Whitespace beyond the space (ASCII separators, Unicode spaces and line separators that only separate
+# words), runs of empty and blank lines, upper case beyond ASCII, and a line of filtered characters only.
+UNUSUAL = (
+    "\n\n  \t \nFirst\x1cline\x1fhere\u3000and\xa0there\u2028ΣΑΣ İstanbul\r\n"
+    "\n"
+    "..., !!!\n"
+    "ÉCOLE école\u0301 x\x0by\x0cz\x85end。 終わり\r"
+    "\u200a\u2029\n"
+    "last line without an end"
+)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TokenizerConfig(),
+        TokenizerConfig(lower=False),
+        TokenizerConfig(filters="", lower=False),
+        TokenizerConfig(filters="。é\u3000"),
+        TokenizerConfig(kind=TokenizerKind.char),
+        TokenizerConfig(kind=TokenizerKind.char, filters="", lower=False),
+    ],
+    ids=["word", "word cased", "word kept as written", "word non-ASCII filters", "char", "char kept as written"],
+)
+def test_unusual_whitespace_case_and_filters_are_prepared_as_read_whole(
+    tmp_path: Path, config: TokenizerConfig, chunk_bytes: int
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes((UNUSUAL + "\n" + TEXT).encode("utf-8"))
+    text = read_corpus(corpus, config)
+    prepared = _prepare(corpus, config, tmp_path / "prepared")
+    assert prepared.sha256 == text.sha256
+    ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype).tolist()
+    assert [prepared.words[word_id] for word_id in ids] == [token for line in text.token_lines for token in line]
+    assert prepared.lengths.tolist() == [len(tokens) for tokens in text.token_lines]
+
+
+def test_a_text_without_tokens_is_prepared_empty(tmp_path: Path, chunk_bytes: int) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(b"\n \n...\t\r\n\n")
+    prepared = _prepare(corpus, TokenizerConfig(), tmp_path / "prepared")
+    assert (prepared.lines, prepared.tokens, prepared.words, prepared.has_text) == (0, 0, [], True)
+
+
+def test_a_piece_of_more_words_than_uint16_holds_keeps_every_id(tmp_path: Path) -> None:
+    words = [f"w{index}" for index in range(70_000)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(" ".join(words) + "\n" + " ".join(reversed(words[-5:] + words[:5])) + "\n", encoding="utf-8")
+    prepared = _prepare(corpus, TokenizerConfig(), tmp_path / "prepared")
+    assert prepared.id_dtype == np.uint32 and prepared.words == words
+    ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype)
+    assert ids[:70_000].tolist() == list(range(70_000))
+    assert ids[70_000:].tolist() == [4, 3, 2, 1, 0, 69_999, 69_998, 69_997, 69_996, 69_995]
+
+
 def test_a_pool_of_workers_prepares_what_one_process_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT * 50, encoding="utf-8")
