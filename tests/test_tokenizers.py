@@ -252,6 +252,12 @@ def test_tokens_per_line_of_edge_texts() -> None:
     assert tokens_per_line("가\u3000나\x1c다\n라").tolist() == [3, 1]
 
 
+def test_tokens_per_line_knows_every_ascii_character() -> None:
+    for code in range(128):
+        text = f"a{chr(code)}b"
+        assert tokens_per_line(text).tolist() == [len(line.split()) for line in text.split("\n")], code
+
+
 def test_no_code_point_after_the_last_whitespace_is_whitespace() -> None:
     assert chr(LAST_WHITESPACE).isspace()
     assert not any(chr(code).isspace() for code in range(LAST_WHITESPACE + 1, 0x110000))

@@ -143,10 +143,13 @@ def tokens_per_line(text: str) -> np.ndarray:
     holds, counted from the code points with numpy rather than by splitting each line."""
     if text.isascii():
         codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        # ASCII whitespace is two runs of codes, '\t' to '\r' and the separators '\x1c' to ' ':
+        # four comparisons cost a quarter of a table look-up.
+        in_word = ((codes < 9) | (codes > 13)) & ((codes < 28) | (codes > 32))
     else:
         wide = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         codes = np.minimum(wide, LAST_WHITESPACE + 1)
-    in_word = ~_whitespace_table()[codes]
+        in_word = ~_whitespace_table()[codes]
     # A token starts at a character of a word that the text's start or whitespace comes before.
     token_starts = np.flatnonzero(in_word[1:] > in_word[:-1]) + 1
     if len(in_word) and in_word[0]:
