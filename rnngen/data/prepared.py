@@ -160,7 +160,7 @@ class _IdWriter:
         if self.dtype is np.uint16 and distinct > UINT16_WORDS:
             self._widen()
         # The array's own buffer, without the copy that tobytes makes.
-        self.file.write(memoryview(np.ascontiguousarray(ids, dtype=self.dtype)))
+        self.file.write(np.ascontiguousarray(ids, dtype=self.dtype).data)
 
     def _widen(self) -> None:
         self.file.close()
@@ -216,7 +216,7 @@ def prepare_corpus(source: SourceFiles, tokenizer_config: TokenizerConfig, folde
             text_digest.update(data if piece.normalised is None else piece.normalised)
             has_text = has_text or piece.has_text
             writer.write(_provisional_ids(piece, word_index), len(word_index))
-            lengths_file.write(memoryview(piece.lengths))
+            lengths_file.write(np.ascontiguousarray(piece.lengths).data)
             lines += len(piece.lengths)
             tokens += len(piece.ids)
             if len(piece.lengths):
