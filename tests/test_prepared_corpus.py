@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ import rnngen.data.prepared as prepared_module
 from rnngen.config import TokenizerConfig, TokenizerKind
 from rnngen.data.batches import TokenStream
 from rnngen.data.corpus import build_corpus, held_out_lines, read_corpus
-from rnngen.data.corpus_cache import cache_entries, clear_cache, open_prepared
+from rnngen.data.corpus_cache import STALE_SECONDS, cache_entries, clear_cache, open_prepared, remove_leftovers
 from rnngen.data.framing import LineIds, framed_stream, framed_target_counts
 from rnngen.data.prepared import PreparedCorpus, SourceFiles, prepare_corpus
 from rnngen.data.streamed_corpus import prepared_corpus
@@ -338,3 +341,69 @@ def test_standard_input_is_spooled_and_cached_by_its_bytes(monkeypatch: pytest.M
     assert second.from_cache
     # The spooled copy is gone.
     assert not list(Path(os.environ["RNNGEN_CACHE"]).glob(".partial-*"))
+
+
+def _dead_process_id() -> int:
+    """The id of a process that has ended (the kernel does not reuse it at once)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _left_behind(folder: Path, name: str, *, as_file: bool = False, age_seconds: float = 0.0) -> Path:
+    """A partial folder (holding a file) or a partial file, last written ``age_seconds`` ago."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    inner = path if as_file else path / "ids.bin"
+    inner.parent.mkdir(exist_ok=True)
+    inner.write_bytes(b"\0\0")
+    moment = time.time() - age_seconds
+    for touched in {inner, path}:
+        os.utime(touched, (moment, moment))
+    return path
+
+
+def test_a_run_removes_what_a_killed_preparation_left_and_spares_live_writers(tmp_path: Path) -> None:
+    cache = Path(os.environ["RNNGEN_CACHE"])
+    host = "".join(character if character.isalnum() or character == "-" else "-" for character in socket.gethostname())
+    dead, alive, day = _dead_process_id(), os.getpid(), STALE_SECONDS
+    removed = [
+        _left_behind(cache / "corpora", f".partial-{dead}@{host}.abcd"),
+        _left_behind(cache, f".partial-{dead}@{host}.stdin-abcd", as_file=True),
+        _left_behind(cache / "sources", f".partial-{dead}@{host}.efgh", as_file=True),
+        _left_behind(cache / "corpora", f".partial-{alive}@another-host.abcd", age_seconds=day + 60),
+        _left_behind(cache / "corpora", ".partial-without-owner", age_seconds=day + 60),
+    ]
+    kept = [
+        _left_behind(cache / "corpora", f".partial-{alive}@{host}.abcd", age_seconds=day + 60),
+        _left_behind(cache, f".partial-{alive}@{host}.stdin-abcd", as_file=True),
+        _left_behind(cache / "corpora", f".partial-{dead}@another-host.abcd", age_seconds=day - 600),
+        _left_behind(cache / "corpora", ".partial-young-without-owner"),
+    ]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    opened, _ = open_prepared(corpus, TokenizerConfig())
+    assert [path.exists() for path in removed] == [False] * len(removed)
+    assert [path.exists() for path in kept] == [True] * len(kept)
+    assert opened.corpus.folder.is_dir() and remove_leftovers() == 0
+    # --clear removes the rest, but what a live process may still be writing.
+    assert clear_cache() > 0
+    assert [path.exists() for path in kept] == [True, True, True, False]
+    assert not opened.corpus.folder.exists()
+
+
+def test_a_preparation_names_its_partial_after_its_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    seen: list[str] = []
+    real = corpus_cache.prepare_corpus
+
+    def watched(source: SourceFiles, config: TokenizerConfig, folder: Path) -> None:
+        seen.append(folder.name)
+        # Another run meanwhile leaves this live preparation alone.
+        assert remove_leftovers() == 0 and clear_cache() == 0 and folder.is_dir()
+        real(source, config, folder)
+
+    monkeypatch.setattr(corpus_cache, "prepare_corpus", watched)
+    open_prepared(corpus, TokenizerConfig())
+    assert len(seen) == 1 and seen[0].startswith(f".partial-{os.getpid()}@")
