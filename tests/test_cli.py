@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from rnngen.config import TokenizerConfig
+from rnngen.data.corpus_cache import open_prepared
+
 from .conftest import SEED_TEXT, python_module, rnngen
 
 NOTEBOOK_CONTINUATIONS = [
@@ -250,3 +253,42 @@ def test_next_reads_prompts_from_stdin(trained_workspace: Path) -> None:
 def test_words_counts_tokens_in_the_help(tmp_path: Path) -> None:
     result = rnngen("generate", "--help", cwd=tmp_path)
     assert "Tokens to add" in " ".join(result.stdout.split())
+
+
+def test_cache_lists_and_clears_its_entries_through_the_command_line(tmp_path: Path, fresh_corpus_cache: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(SEED_TEXT, encoding="utf-8")
+    opened, _ = open_prepared(corpus, TokenizerConfig())
+    listed = rnngen("cache", cwd=tmp_path)
+    assert listed.returncode == 0
+    # Results on stdout, one tab-separated line an entry; the summary on stderr.
+    (line,) = listed.stdout.splitlines()
+    assert line.split("\t") == [opened.corpus.folder.name, "0.0 MB", "3 lines", "15 tokens", "word"]
+    assert listed.stderr == f"1 prepared corpora, 0.0 MB, in {fresh_corpus_cache}\n"
+    as_json = rnngen("cache", "--json", cwd=tmp_path)
+    assert (as_json.returncode, as_json.stderr) == (0, "")
+    (entry,) = json.loads(as_json.stdout)
+    assert (entry["name"], entry["lines"], entry["tokens"], entry["complete"]) == (
+        opened.corpus.folder.name,
+        3,
+        15,
+        True,
+    )
+    cleared = rnngen("cache", "--clear", cwd=tmp_path)
+    assert (cleared.returncode, cleared.stdout) == (0, "")
+    assert cleared.stderr.startswith("removed ") and cleared.stderr.endswith(
+        f"MB of prepared corpora from {fresh_corpus_cache}\n"
+    )
+    assert not opened.corpus.folder.exists()
+    empty = rnngen("cache", cwd=tmp_path)
+    assert (empty.returncode, empty.stdout, empty.stderr) == (
+        0,
+        "",
+        f"0 prepared corpora, 0.0 MB, in {fresh_corpus_cache}\n",
+    )
+
+
+def test_cache_with_an_unknown_option_is_bad_usage(tmp_path: Path) -> None:
+    result = rnngen("cache", "--everything", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "--everything" in result.stderr and "Traceback" not in result.stderr

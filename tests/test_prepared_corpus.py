@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ import rnngen.data.prepared as prepared_module
 from rnngen.config import TokenizerConfig, TokenizerKind
 from rnngen.data.batches import TokenStream
 from rnngen.data.corpus import build_corpus, held_out_line_numbers, held_out_lines, read_corpus
-from rnngen.data.corpus_cache import cache_entries, clear_cache, open_prepared
+from rnngen.data.corpus_cache import STALE_SECONDS, cache_entries, clear_cache, open_prepared, remove_leftovers
 from rnngen.data.line_blocks import LineBlocks
 from rnngen.data.prepared import PreparedCorpus, SourceFiles, prepare_corpus
 from rnngen.data.split_counts import load_split
@@ -79,6 +82,61 @@ def test_prepared_tokens_and_hash_are_those_of_the_text_read_whole(
     assert [prepared.words[word_id] for word_id in ids] == [token for line in text.token_lines for token in line]
     assert prepared.line_lengths().tolist() == [len(tokens) for tokens in text.token_lines]
     assert prepared.longest_line == max(len(tokens) for tokens in text.token_lines)
+
+
+# Whitespace beyond the space (ASCII separators, Unicode spaces and line separators that only separate
+# words), runs of empty and blank lines, upper case beyond ASCII, and a line of filtered characters only.
+UNUSUAL = (
+    "\n\n  \t \nFirst\x1cline\x1fhere\u3000and\xa0there\u2028ΣΑΣ İstanbul\r\n"
+    "\n"
+    "..., !!!\n"
+    "ÉCOLE école\u0301 x\x0by\x0cz\x85end。 終わり\r"
+    "\u200a\u2029\n"
+    "last line without an end"
+)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TokenizerConfig(),
+        TokenizerConfig(lower=False),
+        TokenizerConfig(filters="", lower=False),
+        TokenizerConfig(filters="。é\u3000"),
+        TokenizerConfig(kind=TokenizerKind.char),
+        TokenizerConfig(kind=TokenizerKind.char, filters="", lower=False),
+    ],
+    ids=["word", "word cased", "word kept as written", "word non-ASCII filters", "char", "char kept as written"],
+)
+def test_unusual_whitespace_case_and_filters_are_prepared_as_read_whole(
+    tmp_path: Path, config: TokenizerConfig, chunk_bytes: int
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes((UNUSUAL + "\n" + TEXT).encode("utf-8"))
+    text = read_corpus(corpus, config)
+    prepared = _prepare(corpus, config, tmp_path / "prepared")
+    assert prepared.sha256 == text.sha256
+    ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype).tolist()
+    assert [prepared.words[word_id] for word_id in ids] == [token for line in text.token_lines for token in line]
+    assert prepared.line_lengths().tolist() == [len(tokens) for tokens in text.token_lines]
+
+
+def test_a_text_without_tokens_is_prepared_empty(tmp_path: Path, chunk_bytes: int) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(b"\n \n...\t\r\n\n")
+    prepared = _prepare(corpus, TokenizerConfig(), tmp_path / "prepared")
+    assert (prepared.lines, prepared.tokens, prepared.words, prepared.has_text) == (0, 0, [], True)
+
+
+def test_a_piece_of_more_words_than_uint16_holds_keeps_every_id(tmp_path: Path) -> None:
+    words = [f"w{index}" for index in range(70_000)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(" ".join(words) + "\n" + " ".join(reversed(words[-5:] + words[:5])) + "\n", encoding="utf-8")
+    prepared = _prepare(corpus, TokenizerConfig(), tmp_path / "prepared")
+    assert prepared.id_dtype == np.uint32 and prepared.words == words
+    ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype)
+    assert ids[:70_000].tolist() == list(range(70_000))
+    assert ids[70_000:].tolist() == [4, 3, 2, 1, 0, 69_999, 69_998, 69_997, 69_996, 69_995]
 
 
 def test_a_pool_of_workers_prepares_what_one_process_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,3 +372,69 @@ def test_default_validation_is_a_tenth_of_the_lines_up_to_a_quarter_million_toke
     assert resolve_val_split(5_000_000, 100_000_000, None, False) == pytest.approx(0.0025)
     assert resolve_val_split(5_000_000, 100_000_000, 0.2, False) == 0.2  # as asked
     assert resolve_val_split(5_000, 100_000, None, True) == 0.0  # a validation file instead
+
+
+def _dead_process_id() -> int:
+    """The id of a process that has ended (the kernel does not reuse it at once)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _left_behind(folder: Path, name: str, *, as_file: bool = False, age_seconds: float = 0.0) -> Path:
+    """A partial folder (holding a file) or a partial file, last written ``age_seconds`` ago."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    inner = path if as_file else path / "ids.bin"
+    inner.parent.mkdir(exist_ok=True)
+    inner.write_bytes(b"\0\0")
+    moment = time.time() - age_seconds
+    for touched in {inner, path}:
+        os.utime(touched, (moment, moment))
+    return path
+
+
+def test_a_run_removes_what_a_killed_preparation_left_and_spares_live_writers(tmp_path: Path) -> None:
+    cache = Path(os.environ["RNNGEN_CACHE"])
+    host = "".join(character if character.isalnum() or character == "-" else "-" for character in socket.gethostname())
+    dead, alive, day = _dead_process_id(), os.getpid(), STALE_SECONDS
+    removed = [
+        _left_behind(cache / "corpora", f".partial-{dead}@{host}.abcd"),
+        _left_behind(cache, f".partial-{dead}@{host}.stdin-abcd", as_file=True),
+        _left_behind(cache / "sources", f".partial-{dead}@{host}.efgh", as_file=True),
+        _left_behind(cache / "corpora", f".partial-{alive}@another-host.abcd", age_seconds=day + 60),
+        _left_behind(cache / "corpora", ".partial-without-owner", age_seconds=day + 60),
+    ]
+    kept = [
+        _left_behind(cache / "corpora", f".partial-{alive}@{host}.abcd", age_seconds=day + 60),
+        _left_behind(cache, f".partial-{alive}@{host}.stdin-abcd", as_file=True),
+        _left_behind(cache / "corpora", f".partial-{dead}@another-host.abcd", age_seconds=day - 600),
+        _left_behind(cache / "corpora", ".partial-young-without-owner"),
+    ]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    opened, _ = open_prepared(corpus, TokenizerConfig())
+    assert [path.exists() for path in removed] == [False] * len(removed)
+    assert [path.exists() for path in kept] == [True] * len(kept)
+    assert opened.corpus.folder.is_dir() and remove_leftovers() == 0
+    # --clear removes the rest, but what a live process may still be writing.
+    assert clear_cache() > 0
+    assert [path.exists() for path in kept] == [True, True, True, False]
+    assert not opened.corpus.folder.exists()
+
+
+def test_a_preparation_names_its_partial_after_its_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    seen: list[str] = []
+    real = corpus_cache.prepare_corpus
+
+    def watched(source: SourceFiles, config: TokenizerConfig, folder: Path) -> None:
+        seen.append(folder.name)
+        # Another run meanwhile leaves this live preparation alone.
+        assert remove_leftovers() == 0 and clear_cache() == 0 and folder.is_dir()
+        real(source, config, folder)
+
+    monkeypatch.setattr(corpus_cache, "prepare_corpus", watched)
+    open_prepared(corpus, TokenizerConfig())
+    assert len(seen) == 1 and seen[0].startswith(f".partial-{os.getpid()}@")

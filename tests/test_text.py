@@ -39,6 +39,15 @@ def test_normalisation_handles_bom_line_endings_and_decomposed_hangul() -> None:
     assert normalize_text("\ufeff" + decomposed + "\r\n둘\r셋") == "날씨가\n둘\n셋"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["", "plain ascii\n", "날씨가", unicodedata.normalize("NFD", "날씨가 좋다"), "e\u0301é", "a\u0301\u0300", "\u212b"],
+)
+def test_normalisation_is_nfc_whether_or_not_the_text_needs_it(text: str) -> None:
+    assert normalize_text(text) == unicodedata.normalize("NFC", text)
+    assert normalize_text(text + "\r\n" + text) == unicodedata.normalize("NFC", text + "\n" + text)
+
+
 def test_invalid_utf8_names_its_line(tmp_path: Path) -> None:
     corpus = tmp_path / "bad.txt"
     corpus.write_bytes("첫 줄\n둘째 줄\n".encode() + b"\xff\xfe broken\n")

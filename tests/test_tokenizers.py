@@ -14,7 +14,7 @@ from rnngen.config import KERAS_FILTERS, TokenizerConfig, TokenizerKind
 from rnngen.text import korean, make_tokenizer, tokenize_lines
 from rnngen.text.clean import read_text
 from rnngen.text.korean import MorphTokenizer, cut_word
-from rnngen.text.tokenizers import WORD_START, CharTokenizer, WordTokenizer
+from rnngen.text.tokenizers import LAST_WHITESPACE, WORD_START, CharTokenizer, WordTokenizer, tokens_per_line
 
 KINDS = list(TokenizerKind)
 KEEP_TEXT = {"filters": "", "lower": False}
@@ -211,3 +211,64 @@ def test_morph_tokens_share_one_string_per_piece() -> None:
     first, second = tokenizer("morph").split_lines(["영화가 좋다", "영화를 봤다"])
     assert first[0] == second[0] == WORD_START + "영화"
     assert first[0] is second[0]
+
+
+# Every kind of whitespace str.split knows, ASCII and beyond, and characters next to them that are not.
+SPLIT_TEXT = st.text(
+    st.one_of(
+        HANGUL,
+        st.sampled_from(list("aZ09.,!_▁é\u0301İßΣ\x00\x1b")),
+        st.sampled_from(list(" \t\n\n\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u200a\u2028\u2029\u205f\u3000")),
+    ),
+    max_size=60,
+)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=80, deadline=None)
+@given(text=SPLIT_TEXT, filters=st.sampled_from(["", KERAS_FILTERS, ".,\u3000é"]), lower=st.booleans())
+def test_a_text_splits_as_its_lines_do_one_by_one(kind: TokenizerKind, text: str, filters: str, lower: bool) -> None:
+    split = tokenizer(kind, filters=filters, lower=lower)
+    lines = list(split.split_lines(text.split("\n")))
+    tokens, counts = split.split_text(text)
+    assert tokens == [token for line in lines for token in line]
+    assert counts.tolist() == [len(line) for line in lines]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=SPLIT_TEXT)
+def test_tokens_per_line_counts_what_each_line_splits_into(text: str) -> None:
+    assert tokens_per_line(text).tolist() == [len(line.split()) for line in text.split("\n")]
+    assert tokens_per_line(text.encode("ascii", "replace").decode()).tolist() == [
+        len(line.split()) for line in text.encode("ascii", "replace").decode().split("\n")
+    ]
+
+
+def test_tokens_per_line_of_edge_texts() -> None:
+    assert tokens_per_line("").tolist() == [0]
+    assert tokens_per_line("\n").tolist() == [0, 0]
+    assert tokens_per_line("a").tolist() == [1]
+    assert tokens_per_line(" a b\n\nc \n").tolist() == [2, 0, 1, 0]
+    assert tokens_per_line("가\u3000나\x1c다\n라").tolist() == [3, 1]
+
+
+def test_tokens_per_line_knows_every_ascii_character() -> None:
+    for code in range(128):
+        text = f"a{chr(code)}b"
+        assert tokens_per_line(text).tolist() == [len(line.split()) for line in text.split("\n")], code
+
+
+def test_no_code_point_after_the_last_whitespace_is_whitespace() -> None:
+    assert chr(LAST_WHITESPACE).isspace()
+    assert not any(chr(code).isspace() for code in range(LAST_WHITESPACE + 1, 0x110000))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(st.characters(max_codepoint=0x7F), max_size=40),
+    filters=st.sampled_from(["", KERAS_FILTERS, "a.é\u3000", "\n"]),
+)
+def test_ascii_text_is_filtered_as_the_pattern_filters_it(text: str, filters: str) -> None:
+    word = tokenizer("word", filters=filters, lower=False)
+    expected = word._filter_pattern.sub(" ", text) if word._filter_pattern else text
+    assert word.clean(text) == expected

@@ -1007,22 +1007,30 @@ def export(
 @app.command("cache")
 @_reports_errors
 def corpus_cache(
-    clear: Annotated[bool, typer.Option("--clear", help="Remove every prepared corpus from the cache.")] = False,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove every prepared corpus from the cache, but one being prepared now.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """List the prepared corpora that training keeps ($RNNGEN_CACHE, else ~/.cache/rnngen), or clear them."""
-    from rnngen.data.corpus_cache import cache_entries, cache_root, clear_cache
+    from rnngen.data.corpus_cache import PARTIAL_PREFIX, cache_entries, cache_root, clear_cache, remove_leftovers
 
     if clear:
         freed = clear_cache()
         print(f"removed {freed / 1e6:,.1f} MB of prepared corpora from {cache_root()}", file=sys.stderr)
         return
+    remove_leftovers()
     entries = cache_entries()
     if as_json:
         print(json.dumps([dataclasses.asdict(entry) for entry in entries]))
         return
     for entry in entries:
-        state = entry.tokenizer or "?" if entry.complete else "incomplete (removed by --clear)"
+        if entry.complete:
+            state = entry.tokenizer or "?"
+        elif entry.name.startswith(PARTIAL_PREFIX):
+            state = "being prepared"
+        else:
+            state = "incomplete (removed by --clear)"
         lines = "-" if entry.lines is None else f"{entry.lines:,}"
         tokens = "-" if entry.tokens is None else f"{entry.tokens:,}"
         print(f"{entry.name}\t{entry.bytes / 1e6:,.1f} MB\t{lines} lines\t{tokens} tokens\t{state}")

@@ -14,6 +14,12 @@ Where: ``$RNNGEN_CACHE``, else ``$XDG_CACHE_HOME/rnngen``, else ``~/.cache/rnnge
 An entry is written into a ``.partial-*`` folder and renamed into place only when complete, so a
 preparation killed midway leaves nothing that is ever looked up. Each use checks the entry's format
 version and every file's size and checksum; an entry that fails is removed and prepared again.
+
+A partial folder or file is named ``.partial-<pid>@<host>.<random>`` after the process writing it.
+What a process killed by kill -9 or a power loss leaves behind is removed by the next run: a leftover
+of a process of this host that is gone, or one untouched for a day (another host's, or one without
+an owner in its name). ``--clear`` removes every partial but those a live process may be writing
+(of a live process of this host, or another host's written within the day).
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +45,10 @@ from rnngen.text.clean import STDIN_NAME
 CORPORA = "corpora"
 SOURCES = "sources"
 PARTIAL_PREFIX = ".partial-"
+# A partial's owner, from its name: ".partial-<pid>@<host>.<random>".
+_PARTIAL_OWNER = re.compile(r"^\.partial-(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]*)\.")
+# A partial untouched this long is left over, whoever wrote it: a preparation writes every few seconds.
+STALE_SECONDS = 24 * 60 * 60
 
 
 def cache_root() -> Path:
@@ -47,13 +60,83 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "rnngen"
 
 
+def _host() -> str:
+    """This machine's name, kept to the characters a partial's name may hold."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
+
+
+def _partial_prefix() -> str:
+    """The start of the name of a partial folder or file this process writes."""
+    return f"{PARTIAL_PREFIX}{os.getpid()}@{_host()}."
+
+
+def _process_is_gone(pid: int) -> bool:
+    if os.name != "posix":
+        return False  # os.kill elsewhere would end the process rather than look for it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _last_written(path: Path) -> float:
+    """The latest modification time of a file, or of a folder and anything in it."""
+    times = [path.lstat().st_mtime]
+    if path.is_dir():
+        times.extend(inner.lstat().st_mtime for inner in path.rglob("*"))
+    return max(times)
+
+
+def _is_left_over(path: Path) -> bool:
+    """Whether a partial was abandoned by its writer: see the module's docstring."""
+    owner = _PARTIAL_OWNER.match(path.name)
+    try:
+        if owner is not None and owner["host"] == _host():
+            return _process_is_gone(int(owner["pid"]))
+        return time.time() - _last_written(path) > STALE_SECONDS
+    except OSError:
+        return False  # removed meanwhile, or unreadable: not ours to judge
+
+
+def _may_be_written(path: Path) -> bool:
+    """Whether a partial names its writer and that writer may still be at work."""
+    return _PARTIAL_OWNER.match(path.name) is not None and not _is_left_over(path)
+
+
+def _partials(root: Path) -> list[Path]:
+    """The partial folders and files in the cache: entries, source records and spooled input."""
+    folders = (root, root / CORPORA, root / SOURCES)
+    return [path for folder in folders if folder.is_dir() for path in folder.glob(PARTIAL_PREFIX + "*")]
+
+
+def _remove(path: Path) -> int:
+    """Remove a file or folder; the bytes freed."""
+    try:
+        size = _folder_bytes(path)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        return 0
+    return size
+
+
+def remove_leftovers() -> int:
+    """Remove what preparations killed midway left in the cache (never a live one's); the bytes freed."""
+    return sum(_remove(path) for path in _partials(cache_root()) if _is_left_over(path))
+
+
 def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps([FORMAT_VERSION, *parts], sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=PARTIAL_PREFIX)
+    descriptor, staging = tempfile.mkstemp(dir=path.parent, prefix=_partial_prefix())
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(text)
     os.replace(staging, path)
@@ -81,7 +164,7 @@ def _open_entry(folder: Path) -> PreparedCorpus | None:
 def _spool_stdin(root: Path) -> tuple[Path, str]:
     """Standard input copied into a file under the cache, and the sha256 of its bytes."""
     root.mkdir(parents=True, exist_ok=True)
-    descriptor, spooled = tempfile.mkstemp(dir=root, prefix=PARTIAL_PREFIX + "stdin-")
+    descriptor, spooled = tempfile.mkstemp(dir=root, prefix=_partial_prefix() + "stdin-")
     digest = hashlib.sha256()
     with os.fdopen(descriptor, "wb") as file:
         while block := sys.stdin.buffer.read(1 << 22):
@@ -111,6 +194,7 @@ def open_prepared(
     """The prepared form of a corpus (file, folder, or standard input '-'), from the cache when it holds
     it, else prepared now and kept there. ``on_prepare`` is called before tokenizing starts."""
     root = cache_root()
+    remove_leftovers()
     tokenizer = to_json_dict(tokenizer_config)
     spooled: Path | None = None
     try:
@@ -149,7 +233,7 @@ def _prepare_entry(root: Path, files: SourceFiles, tokenizer_config: TokenizerCo
     """Prepare a corpus into a partial folder and rename it into place as its entry."""
     corpora = root / CORPORA
     corpora.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=corpora, prefix=PARTIAL_PREFIX))
+    staging = Path(tempfile.mkdtemp(dir=corpora, prefix=_partial_prefix()))
     try:
         prepare_corpus(files, tokenizer_config, staging)
         sha256 = json.loads((staging / "meta.json").read_text(encoding="utf-8"))["sha256"]
@@ -213,15 +297,17 @@ def cache_entries() -> list[CacheEntry]:
 
 
 def clear_cache() -> int:
-    """Remove every prepared corpus, leftover and source record; the bytes freed."""
+    """Remove every prepared corpus, leftover and source record, but what a live process is writing
+    (removing that would break its run); the bytes freed."""
     root = cache_root()
+    in_progress = {path for path in _partials(root) if _may_be_written(path)}
     freed = 0
     for part in (CORPORA, SOURCES):
         folder = root / part
-        if folder.exists():
-            freed += _folder_bytes(folder)
-            shutil.rmtree(folder)
-    for leftover in root.glob(PARTIAL_PREFIX + "*") if root.is_dir() else []:
-        freed += _folder_bytes(leftover)
-        leftover.unlink() if leftover.is_file() else shutil.rmtree(leftover)
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if path not in in_progress:
+                freed += _remove(path)
+    for path in _partials(root):
+        if path not in in_progress:
+            freed += _remove(path)
     return freed

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from rnngen.config import TokenizerConfig, TokenizerKind, to_json_dict
-from rnngen.text import tokenize_lines
+from rnngen.text import tokenize_text
 from rnngen.text.clean import invalid_utf8, line_chunks, normalize_text
 
 FORMAT_VERSION = 2
@@ -70,14 +70,31 @@ class SourceFiles:
 
 @dataclass(frozen=True)
 class _Piece:
-    """One piece of text as a worker returns it: its tokens as ids local to the piece."""
+    """One piece of text as a worker returns it: its tokens as ids local to the piece, in a form that
+    pickles fast (one string and a few arrays rather than a list of strings)."""
 
     error_line: int | None  # the line, counted in the piece, of its first invalid UTF-8 byte
     normalised: bytes | None  # the normalised text as UTF-8, when it differs from the bytes read
     has_text: bool  # any character other than whitespace
-    words: list[str]  # the piece's distinct tokens in order of first appearance
-    ids: np.ndarray  # (tokens,) uint32 indices into ``words``
+    joined_words: str  # the piece's distinct tokens in order of first appearance, each ended by '\n'
+    ids: np.ndarray  # (tokens,) uint16 or uint32 indices into the words
     lengths: np.ndarray  # (non-empty lines,) uint32
+
+    def words(self) -> list[str]:
+        # No token holds a '\n': every tokenizer cuts at whitespace, and '\n' ends a line.
+        return self.joined_words.split("\n")[:-1]
+
+
+def _piece_ids(tokens: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct tokens in order of first appearance, and (tokens,) each token's index among them."""
+    first_seen: dict[str, int] = {}
+    # One dictionary pass in C: setdefault gives each token the position where its word first appears...
+    positions = np.fromiter(map(first_seen.setdefault, tokens, itertools.count()), dtype=np.int64, count=len(tokens))
+    # ... and those positions, in the order they were first given, become 0, 1, 2, ...
+    dtype = np.uint16 if len(first_seen) <= UINT16_WORDS else np.uint32
+    rank = np.zeros(len(tokens), dtype=dtype)
+    rank[np.fromiter(first_seen.values(), dtype=np.int64, count=len(first_seen))] = np.arange(len(first_seen))
+    return list(first_seen), rank[positions]
 
 
 def _tokenize_piece(data: bytes, starts_text: bool, tokenizer_config: TokenizerConfig) -> _Piece:
@@ -85,16 +102,14 @@ def _tokenize_piece(data: bytes, starts_text: bool, tokenizer_config: TokenizerC
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        return _Piece(data.count(b"\n", 0, error.start) + 1, None, False, [], np.zeros(0, np.uint32), np.zeros(0))
+        empty = np.zeros(0, np.uint32)
+        return _Piece(data.count(b"\n", 0, error.start) + 1, None, False, "", empty, empty)
     normalised = normalize_text(text, starts_text)
     encoded = None if normalised == text else normalised.encode("utf-8")
-    lines = tokenize_lines(normalised, tokenizer_config)
-    lengths = np.fromiter(map(len, lines), dtype=np.uint32, count=len(lines))
-    flat = list(itertools.chain.from_iterable(lines))
-    # dict.fromkeys keeps first appearance and runs in C, as does the map through its lookup.
-    local_index = {word: index for index, word in enumerate(dict.fromkeys(flat))}
-    ids = np.fromiter(map(local_index.__getitem__, flat), dtype=np.uint32, count=len(flat))
-    return _Piece(None, encoded, bool(normalised.strip()), list(local_index), ids, lengths)
+    tokens, lengths = tokenize_text(normalised, tokenizer_config)
+    words, ids = _piece_ids(tokens)
+    joined_words = "\n".join(words) + "\n" if words else ""
+    return _Piece(None, encoded, bool(normalised.strip()), joined_words, ids, lengths.astype(np.uint32))
 
 
 def _worker_count(total_bytes: int, tokenizer_config: TokenizerConfig) -> int:
@@ -149,7 +164,8 @@ class _IdWriter:
     def write(self, ids: np.ndarray, distinct: int) -> None:
         if self.dtype is np.uint16 and distinct > UINT16_WORDS:
             self._widen()
-        self.file.write(ids.astype(self.dtype, copy=False).tobytes())
+        # The array's own buffer, without the copy that tobytes makes.
+        self.file.write(np.ascontiguousarray(ids, dtype=self.dtype).data)
 
     def _widen(self) -> None:
         self.file.close()
@@ -163,6 +179,19 @@ class _IdWriter:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _provisional_ids(piece: _Piece, word_index: dict[str, int]) -> np.ndarray:
+    """(tokens,) the piece's tokens as provisional ids (uint16 while they fit, else uint32), its words
+    new to ``word_index`` added there with the next free ids, in the piece's order of first appearance."""
+    words = piece.words()
+    # Loops in C rather than a Python step per word: a piece of Korean text brings 100,000 distinct words.
+    new_words = list(itertools.filterfalse(word_index.__contains__, words))
+    word_index.update(zip(new_words, itertools.count(len(word_index))))
+    dtype = np.uint16 if len(word_index) <= UINT16_WORDS else np.uint32
+    remap = np.fromiter(map(word_index.__getitem__, words), dtype=dtype, count=len(words))
+    # Gathered straight into the width written, rather than gathered wide and narrowed after.
+    return remap[piece.ids]
 
 
 def file_checksum(path: Path) -> int:
@@ -192,14 +221,8 @@ def prepare_corpus(source: SourceFiles, tokenizer_config: TokenizerConfig, folde
             previous_file = file
             text_digest.update(data if piece.normalised is None else piece.normalised)
             has_text = has_text or piece.has_text
-            # Each of the piece's distinct words gets its provisional id, the new ones the next free ones.
-            remap = np.fromiter(
-                (word_index.setdefault(word, len(word_index)) for word in piece.words),
-                dtype=np.uint32,
-                count=len(piece.words),
-            )
-            writer.write(remap[piece.ids], len(word_index))
-            lengths_file.write(piece.lengths.astype(np.uint32).tobytes())
+            writer.write(_provisional_ids(piece, word_index), len(word_index))
+            lengths_file.write(np.ascontiguousarray(piece.lengths).data)
             lines += len(piece.lengths)
             tokens += len(piece.ids)
             if len(piece.lengths):

@@ -10,6 +10,8 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from rnngen.config import TokenizerConfig, TokenizerKind
 from rnngen.text.tokenizers import CharTokenizer, LineTokenizer, WordTokenizer
 
@@ -48,3 +50,12 @@ def tokenize_lines(text: str, tokenizer_config: TokenizerConfig) -> list[list[st
     tokenizer = make_tokenizer(tokenizer_config)
     with _cycle_collector_paused():
         return [tokens for tokens in tokenizer.split_lines(text.split("\n")) if tokens]
+
+
+def tokenize_text(text: str, tokenizer_config: TokenizerConfig) -> tuple[list[str], np.ndarray]:
+    """The tokens of a text end to end, and (non-empty lines,) int64 how many each non-empty line holds:
+    ``tokenize_lines`` without a list per line."""
+    tokenizer = make_tokenizer(tokenizer_config)
+    with _cycle_collector_paused():
+        tokens, counts = tokenizer.split_text(text)
+    return tokens, counts[counts > 0]
