@@ -40,6 +40,7 @@ from pathlib import Path
 from rnngen.config import TokenizerConfig, to_json_dict
 from rnngen.data.prepared import FORMAT_VERSION, PreparedCorpus, SourceFiles, prepare_corpus
 from rnngen.errors import CorpusError
+from rnngen.processes import process_is_gone
 from rnngen.text.clean import STDIN_NAME
 
 CORPORA = "corpora"
@@ -70,18 +71,6 @@ def _partial_prefix() -> str:
     return f"{PARTIAL_PREFIX}{os.getpid()}@{_host()}."
 
 
-def _process_is_gone(pid: int) -> bool:
-    if os.name != "posix":
-        return False  # os.kill elsewhere would end the process rather than look for it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
-
-
 def _last_written(path: Path) -> float:
     """The latest modification time of a file, or of a folder and anything in it."""
     times = [path.lstat().st_mtime]
@@ -95,7 +84,7 @@ def _is_left_over(path: Path) -> bool:
     owner = _PARTIAL_OWNER.match(path.name)
     try:
         if owner is not None and owner["host"] == _host():
-            return _process_is_gone(int(owner["pid"]))
+            return process_is_gone(int(owner["pid"]))
         return time.time() - _last_written(path) > STALE_SECONDS
     except OSError:
         return False  # removed meanwhile, or unreadable: not ours to judge

@@ -24,6 +24,7 @@ from rnngen.config import CellKind, ModelConfig, TokenizerConfig, TokenizerKind
 from rnngen.data.vocab import Vocabulary
 from rnngen.errors import ModelFolderError, UsageError
 from rnngen.network.weights import expected_weight_shapes
+from rnngen.processes import process_is_gone
 
 FORMAT_NAME = "rnngen-model"
 FORMAT_VERSION = 1
@@ -123,16 +124,6 @@ def write_model_folder(
 _WORK_FOLDER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
 
 
-def _writer_is_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
-
-
 def recover_folder(destination: Path) -> None:
     """Clean up after a writer that was killed (kill -9, power loss) while replacing ``destination``.
 
@@ -147,7 +138,7 @@ def recover_folder(destination: Path) -> None:
     abandoned: dict[str, list[Path]] = {"partial": [], "old": []}
     for path in parent.glob(f".{glob.escape(destination.name)}.*-*"):
         match = _WORK_FOLDER.match(path.name)
-        if match and match["name"] == destination.name and _writer_is_gone(int(match["pid"])):
+        if match and match["name"] == destination.name and process_is_gone(int(match["pid"])):
             abandoned[match["kind"]].append(path)
     for path in abandoned["partial"]:
         shutil.rmtree(path, ignore_errors=True)
