@@ -12,7 +12,6 @@ chunk), the held-out line numbers, and one block's ids and batch plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +42,7 @@ def chunk_table(prepared: PreparedCorpus, chunk_tokens: int = CHUNK_TOKENS) -> C
     first_lines = [0]
     first_tokens = [0]
     tokens_before = 0
-    for first, lengths in _length_pieces(prepared):
+    for first, lengths in prepared.length_pieces():
         ends = tokens_before + np.cumsum(lengths, dtype=np.int64)
         # Lines (in this piece) after which a chunk ends: where the running total crosses a multiple.
         crossings = np.flatnonzero(ends // chunk_tokens > np.concatenate(([tokens_before], ends[:-1])) // chunk_tokens)
@@ -54,12 +53,6 @@ def chunk_table(prepared: PreparedCorpus, chunk_tokens: int = CHUNK_TOKENS) -> C
         first_lines.append(prepared.lines)
         first_tokens.append(tokens_before)
     return Chunks(np.array(first_lines, dtype=np.int64), np.array(first_tokens, dtype=np.int64))
-
-
-def _length_pieces(prepared: PreparedCorpus, lines_per_piece: int = 1 << 20) -> Iterator[tuple[int, np.ndarray]]:
-    """(first line, lengths) of the corpus's lines, a million lines at a time."""
-    for first in range(0, prepared.lines, lines_per_piece):
-        yield first, prepared.line_lengths(first, min(first + lines_per_piece, prepared.lines))
 
 
 def deal_blocks(chunk_count: int, block_chunks: int = BLOCK_CHUNKS) -> list[np.ndarray]:

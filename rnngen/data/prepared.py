@@ -321,13 +321,17 @@ class PreparedCorpus:
         offset = first_token * self.id_dtype.itemsize
         return np.fromfile(self.folder / IDS_FILE, dtype=self.id_dtype, count=count, offset=offset)
 
+    def length_pieces(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first line, lengths) of every line, SCAN_LINES lines at a time."""
+        for first in range(0, self.lines, SCAN_LINES):
+            yield first, self.line_lengths(first, min(first + SCAN_LINES, self.lines))
+
     def scan(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """(first line, the lines' lengths, their ids) for consecutive runs of whole lines of about
         SCAN_TOKENS tokens (one line when a line is longer), read (not mapped) in turn, so that a pass
         over the corpus holds a few megabytes whatever its size."""
         with (self.folder / IDS_FILE).open("rb") as ids_file:
-            for first in range(0, self.lines, SCAN_LINES):
-                lengths = self.line_lengths(first, min(first + SCAN_LINES, self.lines))
+            for first, lengths in self.length_pieces():
                 ends = np.cumsum(lengths, dtype=np.int64)
                 run_start = 0
                 while run_start < len(lengths):
