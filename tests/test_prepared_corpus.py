@@ -18,7 +18,7 @@ import rnngen.data.corpus_cache as corpus_cache
 import rnngen.data.prepared as prepared_module
 from rnngen.config import TokenizerConfig, TokenizerKind
 from rnngen.data.batches import TokenStream
-from rnngen.data.corpus import build_corpus, held_out_line_numbers, held_out_lines, read_corpus
+from rnngen.data.corpus import CorpusText, build_corpus, held_out_line_numbers, held_out_lines, read_corpus
 from rnngen.data.corpus_cache import STALE_SECONDS, cache_entries, clear_cache, open_prepared, remove_leftovers
 from rnngen.data.line_blocks import LineBlocks
 from rnngen.data.prepared import PreparedCorpus, SourceFiles, prepare_corpus
@@ -49,6 +49,20 @@ def _prepare(path: Path, config: TokenizerConfig, folder: Path) -> PreparedCorpu
     return PreparedCorpus(folder)
 
 
+def _prepared_as_read(tmp_path: Path, content: str, config: TokenizerConfig) -> tuple[PreparedCorpus, CorpusText]:
+    """Prepare a text and check it against the text read whole: its hash, its tokens in order, and
+    each line's count of them."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(content.encode("utf-8"))
+    text = read_corpus(corpus, config)
+    prepared = _prepare(corpus, config, tmp_path / "prepared")
+    assert prepared.sha256 == text.sha256
+    ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype).tolist()
+    assert [prepared.words[word_id] for word_id in ids] == [token for line in text.token_lines for token in line]
+    assert prepared.line_lengths().tolist() == [len(tokens) for tokens in text.token_lines]
+    return prepared, text
+
+
 def _lines(stream: TokenStream | LineBlocks) -> list[list[int]]:
     if isinstance(stream, LineBlocks):
         return [line for block in range(stream.block_count) for line in _lines(stream.stream(block))]
@@ -73,14 +87,7 @@ def chunk_bytes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 def test_prepared_tokens_and_hash_are_those_of_the_text_read_whole(
     tmp_path: Path, config: TokenizerConfig, chunk_bytes: int
 ) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_bytes(TEXT.encode("utf-8"))
-    text = read_corpus(corpus, config)
-    prepared = _prepare(corpus, config, tmp_path / "prepared")
-    assert prepared.sha256 == text.sha256
-    ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype).tolist()
-    assert [prepared.words[word_id] for word_id in ids] == [token for line in text.token_lines for token in line]
-    assert prepared.line_lengths().tolist() == [len(tokens) for tokens in text.token_lines]
+    prepared, text = _prepared_as_read(tmp_path, TEXT, config)
     assert prepared.longest_line == max(len(tokens) for tokens in text.token_lines)
 
 
@@ -111,14 +118,7 @@ UNUSUAL = (
 def test_unusual_whitespace_case_and_filters_are_prepared_as_read_whole(
     tmp_path: Path, config: TokenizerConfig, chunk_bytes: int
 ) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_bytes((UNUSUAL + "\n" + TEXT).encode("utf-8"))
-    text = read_corpus(corpus, config)
-    prepared = _prepare(corpus, config, tmp_path / "prepared")
-    assert prepared.sha256 == text.sha256
-    ids = np.fromfile(prepared.folder / "ids.bin", dtype=prepared.id_dtype).tolist()
-    assert [prepared.words[word_id] for word_id in ids] == [token for line in text.token_lines for token in line]
-    assert prepared.line_lengths().tolist() == [len(tokens) for tokens in text.token_lines]
+    _prepared_as_read(tmp_path, UNUSUAL + "\n" + TEXT, config)
 
 
 def test_a_text_without_tokens_is_prepared_empty(tmp_path: Path, chunk_bytes: int) -> None:
