@@ -50,6 +50,31 @@ def tiny_batch(vocab: int, seed: int, rows: int = 3, width: int = 5) -> tuple[np
     return inputs, targets
 
 
+def numeric_gradients(
+    weights: dict[str, np.ndarray], config: ModelConfig, inputs: np.ndarray, targets: np.ndarray, seed: int
+) -> dict[str, np.ndarray]:
+    """Central differences of the mean loss, with the same masks at every evaluation (a generator
+    from the same seed)."""
+
+    def mean_loss() -> float:
+        score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(seed))
+        return score.cross_entropy / score.targets
+
+    step = 1e-6
+    numeric = {}
+    for name in trainable_names(config):
+        numeric[name] = np.zeros_like(weights[name])
+        for index in np.ndindex(weights[name].shape):
+            kept = weights[name][index]
+            weights[name][index] = kept + step
+            above = mean_loss()
+            weights[name][index] = kept - step
+            below = mean_loss()
+            weights[name][index] = kept
+            numeric[name][index] = (above - below) / (2 * step)
+    return numeric
+
+
 CASES = [
     (cell, layers, tie, dropout)
     for cell in ("lstm", "gru", "simple")
@@ -63,25 +88,11 @@ def test_gradients_match_finite_differences(cell: str, layers: int, tie: bool, d
     weights = tiny_weights(config, seed=1)
     inputs, targets = tiny_batch(config.vocab_size, seed=2)
 
-    def mean_loss() -> float:
-        # The same dropout masks at every evaluation: a generator from the same seed.
-        score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(5))
-        return score.cross_entropy / score.targets
-
     _, gradients = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(5))
     assert set(gradients) == set(trainable_names(config))
-    step = 1e-6
+    numeric = numeric_gradients(weights, config, inputs, targets, seed=5)
     for name in trainable_names(config):
-        numeric = np.zeros_like(weights[name])
-        for index in np.ndindex(weights[name].shape):
-            kept = weights[name][index]
-            weights[name][index] = kept + step
-            above = mean_loss()
-            weights[name][index] = kept - step
-            below = mean_loss()
-            weights[name][index] = kept
-            numeric[index] = (above - below) / (2 * step)
-        np.testing.assert_allclose(gradients[name], numeric, atol=1e-7, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(gradients[name], numeric[name], atol=1e-7, rtol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple"])

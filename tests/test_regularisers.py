@@ -31,34 +31,9 @@ from rnngen.train.setup import check_resumable, prepare_run
 
 from .conftest import rnngen
 from .test_help import help_of
-from .test_numpy_engine import tiny_batch, tiny_config, tiny_weights
+from .test_numpy_engine import numeric_gradients, tiny_batch, tiny_config, tiny_weights
 
 RATES = ("dropout_input", "dropout_hidden", "dropout_output", "dropout_embedding", "weight_drop")
-
-
-def numeric_gradients(
-    weights: dict[str, np.ndarray], config: ModelConfig, inputs: np.ndarray, targets: np.ndarray, seed: int
-) -> dict[str, np.ndarray]:
-    """Central differences of the mean loss, with the same masks at every evaluation (a generator
-    from the same seed)."""
-
-    def mean_loss() -> float:
-        score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(seed))
-        return score.cross_entropy / score.targets
-
-    step = 1e-6
-    numeric = {}
-    for name in trainable_names(config):
-        numeric[name] = np.zeros_like(weights[name])
-        for index in np.ndindex(weights[name].shape):
-            kept = weights[name][index]
-            weights[name][index] = kept + step
-            above = mean_loss()
-            weights[name][index] = kept - step
-            below = mean_loss()
-            weights[name][index] = kept
-            numeric[name][index] = (above - below) / (2 * step)
-    return numeric
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple"])
