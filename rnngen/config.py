@@ -253,6 +253,10 @@ class TrainingConfig:
     # validation, early stopping, checkpoints' best weights and the saved model use while the raw
     # weights go on training (Polyak averaging; 0: off, the raw weights are used).
     ema: float = 0.0
+    # Words drawn for each training batch's sampled softmax (sampled_softmax.py): each target is scored
+    # against the draws and the batch's other targets instead of the whole vocabulary (0: the full
+    # softmax). Only training steps use it; validation and the saved model score every word.
+    sampled_softmax: int = 0
 
     def __post_init__(self) -> None:
         # Accept plain strings ("cosine") from Python callers and from checkpoints' settings.
@@ -286,6 +290,8 @@ class TrainingConfig:
             raise ValueError("warmup_steps must be at least 0")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be in [0, 1) (0: off)")
+        if self.sampled_softmax < 0:
+            raise ValueError("sampled_softmax must be at least 0 (0: the full softmax)")
         if self.lr_schedule is not ScheduleKind.decay and self.lr_decay < 1.0:
             raise ValueError(
                 f"lr_schedule {self.lr_schedule.value} takes the rate to zero itself; leave --lr-decay at 1"

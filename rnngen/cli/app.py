@@ -446,6 +446,16 @@ def train(
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.ema,
+    sampled_softmax: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Score each training batch's targets against N words drawn by frequency (and the batch's "
+            "targets) instead of the whole vocabulary: faster steps on large vocabularies; 0: off. numpy engine.",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = _TRAINING.sampled_softmax,
     patience: Annotated[
         int,
         typer.Option(
@@ -502,8 +512,9 @@ def train(
     engine: Annotated[
         EngineKind,
         typer.Option(
-            help="numpy: CPU, one direction, starts without TensorFlow. keras: every option but --weight-drop and "
-            "--ema, CPU or GPU. auto: numpy where it can train the model, else keras (a GPU, --bidirectional, ...).",
+            help="numpy: CPU, one direction, starts without TensorFlow. keras: every option but --weight-drop, "
+            "--ema and --sampled-softmax, CPU or GPU. auto: numpy where it can train the model, else keras "
+            "(a GPU, --bidirectional, ...).",
             rich_help_panel=_EXECUTION_PANEL,
         ),
     ] = _EXECUTION.engine,
@@ -569,6 +580,7 @@ def train(
             lr_schedule=lr_schedule,
             warmup_steps=warmup_steps,
             ema=ema,
+            sampled_softmax=sampled_softmax,
         )
     except ValueError as error:
         raise _option_error(error) from None

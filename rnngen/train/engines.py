@@ -148,6 +148,8 @@ def keras_engine_limit(architecture: ArchitectureConfig, training: TrainingConfi
         return "--weight-drop", "DropConnect on the recurrent kernels"
     if training.ema:
         return "--ema", "a moving average of the weights"
+    if training.sampled_softmax:
+        return "--sampled-softmax", "a softmax over sampled words"
     return None
 
 

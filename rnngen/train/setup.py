@@ -169,6 +169,7 @@ LATER_SETTINGS: dict[str, Any] = {
     "lr_schedule": ScheduleKind.decay.value,
     "warmup_steps": 0,
     "ema": 0.0,
+    "sampled_softmax": 0,
 }
 
 

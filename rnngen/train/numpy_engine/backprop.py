@@ -24,6 +24,7 @@ from rnngen.data.vocab import PADDING_ID
 from rnngen.network.forward import sigmoid, softmax_in_place
 from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL, Weights, cell_weight_names, output_kernel
 from rnngen.train.numpy_engine.masks import BatchMasks, draw_masks
+from rnngen.train.numpy_engine.sampled_softmax import Candidates
 
 
 @dataclass(frozen=True)
@@ -275,16 +276,30 @@ def _embedding_gradient(vocab_size: int, ids: np.ndarray, gradients: np.ndarray)
     return summed
 
 
+def _spread_over_vocabulary(
+    config: ModelConfig, candidates: Candidates, bias_gradient: np.ndarray, kernel_gradient: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The output layer's gradients over the candidates' columns, put in place among zeros for the
+    words not scored (the optimizer steps whole arrays)."""
+    full_bias = np.zeros(config.vocab_size, dtype=bias_gradient.dtype)
+    full_bias[candidates.ids] = bias_gradient
+    full_kernel = np.zeros((kernel_gradient.shape[0], config.vocab_size), dtype=kernel_gradient.dtype)
+    full_kernel[:, candidates.ids] = kernel_gradient
+    return full_bias, full_kernel
+
+
 def loss_and_gradients(
     weights: Mapping[str, np.ndarray],
     config: ModelConfig,
     inputs: np.ndarray,
     targets: np.ndarray,
     random: np.random.Generator | None = None,
+    candidates: Candidates | None = None,
 ) -> tuple[BatchScore, Weights]:
     """One training batch: its score, and the gradient of its mean cross-entropy per real target for
     every trainable array (`trainable_names`). ``random`` draws the masks of dropout and the other
-    regularisers (masks.py); None turns them off."""
+    regularisers (masks.py); None turns them off. With ``candidates`` (sampled_softmax.py) each target
+    is scored against those words alone, and the score is the sampled estimate."""
     _check_batch(config, inputs, targets)
     masks = draw_masks(config, inputs.shape[1], inputs.shape[0], random)
     traces, top = _forward(weights, config, inputs, masks)
@@ -293,24 +308,35 @@ def loss_and_gradients(
     if len(real) == 0:
         raise ValueError("a batch with no real targets")
     top_real = top.reshape(time * batch, width)[real]  # (targets, width)
-    kernel = output_kernel(weights, config)
-    probabilities = top_real @ kernel
-    probabilities += weights[OUTPUT_BIAS]
-    softmax_in_place(probabilities, sum_dtype=None)
     real_targets = targets.T.ravel()[real]
+    kernel = output_kernel(weights, config)
+    bias = weights[OUTPUT_BIAS]
+    if candidates is not None:
+        # The output layer's columns of the candidates alone, and the targets' places among them.
+        kernel = weights[EMBEDDING][candidates.ids].T if config.tie_embeddings else kernel[:, candidates.ids]
+        bias = bias[candidates.ids] - candidates.log_inclusion
+        real_targets = candidates.positions(real_targets)
+    probabilities = top_real @ kernel
+    probabilities += bias
+    softmax_in_place(probabilities, sum_dtype=None)
     score = _score(probabilities, real_targets)
 
     # d loss / d logits = (softmax - one-hot) / targets, written over the probabilities.
     logits_gradient = probabilities
     logits_gradient[np.arange(len(real)), real_targets] -= 1.0
     logits_gradient *= 1.0 / len(real)
-    gradients: Weights = {OUTPUT_BIAS: logits_gradient.sum(axis=0)}
-    output_kernel_gradient = top_real.T @ logits_gradient  # (width, vocab)
+    output_bias_gradient = logits_gradient.sum(axis=0)
+    output_kernel_gradient = top_real.T @ logits_gradient  # (width, vocab or candidates)
     top_gradient = np.zeros((time * batch, width), dtype=top.dtype)
     top_gradient[real] = logits_gradient @ kernel.T
     hidden_gradient = top_gradient.reshape(time, batch, width)
     if masks.top is not None:
         hidden_gradient *= masks.top
+    if candidates is not None:
+        output_bias_gradient, output_kernel_gradient = _spread_over_vocabulary(
+            config, candidates, output_bias_gradient, output_kernel_gradient
+        )
+    gradients: Weights = {OUTPUT_BIAS: output_bias_gradient}
 
     for layer in range(config.layers - 1, -1, -1):
         trace = traces[layer]

@@ -2,9 +2,10 @@
 
 The same steps as the Keras engine's fit: the same batches in the same order, the loss averaged over
 real targets, Adam with Keras 3's update and global-norm clipping, inverted dropout; and what only it
-does: weight drop and the moving average of the weights (--ema), which it validates and saves. It
-never imports TensorFlow or Keras, so a run starts in a fraction of a second instead of the several
-seconds TensorFlow takes to load: on a small corpus that is most of the time.
+does: weight drop, the moving average of the weights (--ema), which it validates and saves, and the
+sampled softmax (--sampled-softmax). It never imports TensorFlow or Keras, so a run starts in a
+fraction of a second instead of the several seconds TensorFlow takes to load: on a small corpus that is
+most of the time.
 
 It can go on from the middle of an epoch exactly: an epoch's batches come in an order fixed by
 (seed, epoch), so the position it hands out holds only the batches done, the epoch's running sums and
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rnngen.data.batches import Batches
+from rnngen.data.vocab import PADDING_ID
 from rnngen.errors import ModelFolderError
 from rnngen.network.weights import Weights, stored_weights, trainable_names
 from rnngen.train.checkpoints import EpochPosition
@@ -27,6 +29,7 @@ from rnngen.train.engines import BatchEnd, EngineState
 from rnngen.train.numpy_engine.adam import Adam
 from rnngen.train.numpy_engine.backprop import BatchScore, loss_and_gradients, score_batch
 from rnngen.train.numpy_engine.initializers import initial_weights
+from rnngen.train.numpy_engine.sampled_softmax import Candidates, CandidateSampler
 from rnngen.train.schedule import StepSchedule
 from rnngen.train.setup import PreparedRun
 
@@ -87,6 +90,10 @@ class NumpySession:
         self.ema = run.training.ema
         self.average: Weights | None = self._copy(self.model_weights) if self.ema > 0 else None
         self.under_way: _EpochUnderWay | None = None
+        # The candidates' sampler of a sampled softmax (--sampled-softmax); None: every step scores all words.
+        self.sampler: CandidateSampler | None = None
+        if run.training.sampled_softmax:
+            self.sampler = CandidateSampler.from_counts(run.training_plan.target_counts, run.training.sampled_softmax)
 
     @staticmethod
     def _copy(weights: Weights) -> Weights:
@@ -124,7 +131,12 @@ class NumpySession:
         for index in range(under_way.steps_done, len(batches)):
             inputs, targets = batches.batch(index)
             score, gradients = loss_and_gradients(
-                self.model_weights, self.config, inputs, targets, under_way.dropout_random
+                self.model_weights,
+                self.config,
+                inputs,
+                targets,
+                under_way.dropout_random,
+                self._candidates(epoch, index, targets),
             )
             self.optimizer.apply(self.model_weights, gradients, self.schedule.factor(self.optimizer.iterations))
             self._update_average()
@@ -133,6 +145,14 @@ class NumpySession:
             if batch_end(index, under_way.totals.logs()):
                 break
         return under_way.totals.logs()
+
+    def _candidates(self, epoch: int, index: int, targets: np.ndarray) -> Candidates | None:
+        """Batch ``index``'s candidates for the sampled softmax, None without one. They are drawn from
+        (seed, epoch, batch) alone, so a run resumed mid-epoch draws the same ones."""
+        if self.sampler is None:
+            return None
+        random = np.random.default_rng([self.run.training.seed, epoch, 2, index])
+        return self.sampler.candidates(targets[targets != PADDING_ID], random)
 
     def _epoch_from(self, epoch: int, start: EpochPosition | None) -> _EpochUnderWay:
         """Epoch ``epoch`` at its first batch, or where a checkpoint's position left it."""
