@@ -44,9 +44,7 @@ def test_the_candidates_are_the_draws_and_the_targets_with_their_chances() -> No
 def test_draws_follow_the_smoothed_frequencies() -> None:
     sampler = CandidateSampler.from_counts(COUNTS, draws=1)
     random = np.random.default_rng(0)
-    seen = np.bincount(
-        np.searchsorted(sampler.cumulative, random.random(200_000), side="right"), minlength=len(COUNTS)
-    )
+    seen = np.bincount(np.searchsorted(sampler.cumulative, random.random(200_000), side="right"), minlength=len(COUNTS))
     shares = (COUNTS + 1.0) ** 0.75
     shares[0] = 0.0
     np.testing.assert_allclose(seen / seen.sum(), shares / shares.sum(), atol=0.005)
@@ -109,9 +107,7 @@ def test_with_every_word_a_sure_candidate_it_is_the_full_softmax() -> None:
     inputs, targets = tiny_batch(config.vocab_size, seed=2)
     everything = Candidates(np.arange(config.vocab_size), np.zeros(config.vocab_size, dtype=np.float32))
     full_score, full = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(5))
-    score, sampled = backprop.loss_and_gradients(
-        weights, config, inputs, targets, np.random.default_rng(5), everything
-    )
+    score, sampled = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(5), everything)
     assert score == full_score
     for name in full:
         np.testing.assert_allclose(sampled[name], full[name], rtol=1e-12, atol=1e-15, err_msg=name)
