@@ -337,6 +337,7 @@ def test_auto_takes_numpy_for_what_keras_lacks_even_beside_a_gpu(monkeypatch: py
     assert choice(ArchitectureConfig(), TrainingConfig()) is EngineKind.keras  # the GPU, as before
     assert choice(ArchitectureConfig(weight_drop=0.2), TrainingConfig()) is EngineKind.numpy
     assert choice(ArchitectureConfig(), TrainingConfig(ema=0.99)) is EngineKind.numpy
+    assert choice(ArchitectureConfig(), TrainingConfig(sampled_softmax=1024)) is EngineKind.numpy
     assert choice(ArchitectureConfig(dropout_input=0.3), TrainingConfig(lr_schedule=ScheduleKind.cosine)) is (
         EngineKind.keras
     )
