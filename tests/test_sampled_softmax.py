@@ -10,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnngen.config import ModelConfig
+from rnngen.config import ArchitectureConfig, EngineKind, ExecutionConfig, ModelConfig, TrainingConfig
+from rnngen.data import batches
 from rnngen.network.weights import trainable_names
+from rnngen.train import TrainingRequest
 from rnngen.train.numpy_engine import backprop
-from rnngen.train.numpy_engine.sampled_softmax import CandidateSampler, Candidates
+from rnngen.train.numpy_engine.sampled_softmax import Candidates, CandidateSampler
+from rnngen.train.setup import prepare_run
 
 from .conftest import rnngen
 from .test_numpy_engine import tiny_batch, tiny_config, tiny_weights
@@ -154,3 +157,30 @@ def test_bad_sampled_softmax_options_are_short_usage_errors(tmp_path: Path, argu
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
     assert not (tmp_path / "models").exists()
+
+
+def test_sampled_batches_may_hold_more_positions_than_full_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's positions are capped so that its logits stay bounded: by the vocabulary for the full
+    softmax (validation), by the words a sampled step scores for training with --sampled-softmax."""
+    monkeypatch.setattr(batches, "MAX_LOGITS_PER_BATCH", 4_000)
+    words = [f"w{index}" for index in range(150)]
+    lines = [" ".join(words[(line * 7 + step) % 150] for step in range(12)) for line in range(400)]
+    (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def plans(draws: int) -> tuple[int, int]:
+        request = TrainingRequest(
+            corpus=tmp_path / "corpus.txt",
+            destination=tmp_path / "model",
+            architecture=ArchitectureConfig(embedding_dim=8, units=8),
+            training=TrainingConfig(sampled_softmax=draws, val_split=0.1),
+            execution=ExecutionConfig(engine=EngineKind.numpy),
+        )
+        run = prepare_run(request, EngineKind.numpy)
+        assert run.validation_plan is not None
+        return run.training_plan.batches.max_positions, run.validation_plan.batches.max_positions  # type: ignore[attr-defined]
+
+    vocabulary = 150 + 2  # the words, padding and the end of line
+    assert plans(0) == (4_000 // vocabulary, 4_000 // vocabulary)
+    assert plans(10) == (4_000 // 20, 4_000 // vocabulary)

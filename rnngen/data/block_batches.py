@@ -43,6 +43,13 @@ class BatchLayout:
     batch_size: int
     vocab_size: int
     prefixes: bool  # the notebook's prefix samples (a bidirectional model) instead of windows
+    # The words a step scores each target against: the vocabulary, or fewer with a sampled softmax. A
+    # window batch's padded positions are capped so that its logits (positions x these) stay bounded.
+    scored_words: int | None = None
+
+    @property
+    def logits_width(self) -> int:
+        return self.vocab_size if self.scored_words is None else self.scored_words
 
     def framed(self, stream: TokenStream) -> TokenStream:
         return stream.joined(self.boundary_id) if self.joined else stream.with_boundaries(self.boundary_id)
@@ -62,7 +69,7 @@ class BatchLayout:
                 framed, samples, self.context_len, self.vocab_size, self.batch_size, seed, shuffle, random_key
             )
         windows = line_windows(framed, self.context_len)
-        return WindowBatches(framed, windows, self.batch_size, seed, shuffle, self.vocab_size, random_key)
+        return WindowBatches(framed, windows, self.batch_size, seed, shuffle, self.logits_width, random_key)
 
     def count(self, line_lengths: np.ndarray) -> tuple[int, int]:
         """(batches, targets) the plan of lines of these lengths has, from the lengths alone."""
@@ -71,7 +78,7 @@ class BatchLayout:
             samples = int(np.maximum(framed - 1, 0).sum())
             return -(-samples // self.batch_size), samples
         lengths = window_lengths(framed, self.context_len)
-        return window_batch_count(lengths, self.batch_size, self.vocab_size), int(lengths.sum())
+        return window_batch_count(lengths, self.batch_size, self.logits_width), int(lengths.sum())
 
 
 class BlockBatches:
@@ -87,7 +94,7 @@ class BlockBatches:
         self.targets = sum(targets for _, targets in counted)
         self.batch_size = layout.batch_size
         # Padded positions a window batch of any block may hold (its windows are at most context_len).
-        self.max_positions = max_positions(layout.vocab_size, layout.context_len)
+        self.max_positions = max_positions(layout.logits_width, layout.context_len)
         self._epoch = 0
         self._order = np.arange(blocks.block_count)
         self._ends = np.cumsum(self.block_batches)

@@ -125,12 +125,20 @@ class DataPlan:
     target_counts: np.ndarray  # (vocab_size,)
 
 
+def sampled_width(vocab_size: int, draws: int) -> int | None:
+    """The words a training step scores each target against, as batch sizes are planned: the whole
+    vocabulary without a sampled softmax (None), else at most the draws and as many of the batch's own
+    targets (counted as twice the draws, which bounds the logits of a batch of that many positions)."""
+    return None if draws == 0 else min(vocab_size, 2 * draws)
+
+
 def data_plan(
     stream: TokenStream | LineBlocks,
     model_config: ModelConfig,
     training: TrainingConfig,
     boundary_id: int,
     shuffle: bool,
+    scored_words: int | None = None,
 ) -> DataPlan | None:
     """Whole-line windows for a one-directional model, the notebook's prefixes for a bidirectional one;
     in stream context, windows cut from all lines joined end to end. A prepared corpus is planned a
@@ -142,6 +150,7 @@ def data_plan(
         batch_size=training.batch_size,
         vocab_size=model_config.vocab_size,
         prefixes=model_config.bidirectional,
+        scored_words=scored_words,
     )
     batches: Batches
     if isinstance(stream, LineBlocks):
@@ -314,7 +323,15 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     vocabulary = corpus.vocabulary
     architecture = resolve_architecture(request.architecture, corpus.counts.tokens)
     model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
-    training_plan = data_plan(corpus.stream, model_config, training, vocabulary.end_of_line_id, shuffle=True)
+    # A sampled softmax scores far fewer words than the vocabulary, so its batches may hold more positions.
+    training_plan = data_plan(
+        corpus.stream,
+        model_config,
+        training,
+        vocabulary.end_of_line_id,
+        shuffle=True,
+        scored_words=sampled_width(vocabulary.size, training.sampled_softmax),
+    )
     if training_plan is None:
         raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
     validation_plan = (
