@@ -276,16 +276,14 @@ def _embedding_gradient(vocab_size: int, ids: np.ndarray, gradients: np.ndarray)
     return summed
 
 
-def _spread_over_vocabulary(
-    config: ModelConfig, candidates: Candidates, bias_gradient: np.ndarray, kernel_gradient: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The output layer's gradients over the candidates' columns, put in place among zeros for the
-    words not scored (the optimizer steps whole arrays)."""
-    full_bias = np.zeros(config.vocab_size, dtype=bias_gradient.dtype)
-    full_bias[candidates.ids] = bias_gradient
-    full_kernel = np.zeros((kernel_gradient.shape[0], config.vocab_size), dtype=kernel_gradient.dtype)
-    full_kernel[:, candidates.ids] = kernel_gradient
-    return full_bias, full_kernel
+def _spread_over_vocabulary(vocab_size: int, candidates: Candidates | None, gradient: np.ndarray) -> np.ndarray:
+    """An output-layer gradient over the candidates' columns (its last axis) put in place among zeros
+    for the words not scored, since the optimizer steps whole arrays; as it is without candidates."""
+    if candidates is None:
+        return gradient
+    full = np.zeros((*gradient.shape[:-1], vocab_size), dtype=gradient.dtype)
+    full[..., candidates.ids] = gradient
+    return full
 
 
 def loss_and_gradients(
@@ -332,11 +330,7 @@ def loss_and_gradients(
     hidden_gradient = top_gradient.reshape(time, batch, width)
     if masks.top is not None:
         hidden_gradient *= masks.top
-    if candidates is not None:
-        output_bias_gradient, output_kernel_gradient = _spread_over_vocabulary(
-            config, candidates, output_bias_gradient, output_kernel_gradient
-        )
-    gradients: Weights = {OUTPUT_BIAS: output_bias_gradient}
+    gradients: Weights = {OUTPUT_BIAS: _spread_over_vocabulary(config.vocab_size, candidates, output_bias_gradient)}
 
     for layer in range(config.layers - 1, -1, -1):
         trace = traces[layer]
@@ -370,8 +364,12 @@ def loss_and_gradients(
     if masks.embedding_rows is not None:
         embedding_gradient *= masks.embedding_rows[:, np.newaxis]
     if config.tie_embeddings:
-        embedding_gradient += output_kernel_gradient.T
+        # The output layer's gradient goes to the candidates' rows alone (every row without candidates).
+        if candidates is None:
+            embedding_gradient += output_kernel_gradient.T
+        else:
+            embedding_gradient[candidates.ids] += output_kernel_gradient.T
     else:
-        gradients[OUTPUT_KERNEL] = output_kernel_gradient
+        gradients[OUTPUT_KERNEL] = _spread_over_vocabulary(config.vocab_size, candidates, output_kernel_gradient)
     gradients[EMBEDDING] = embedding_gradient
     return score, gradients
