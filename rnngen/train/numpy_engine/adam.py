@@ -24,6 +24,7 @@ class Adam:
         self.iterations = 0
         self.first_moments = {name: np.zeros_like(array) for name, array in weights.items()}
         self.second_moments = {name: np.zeros_like(array) for name, array in weights.items()}
+        self._scratch: dict[str, np.ndarray] = {}
 
     def apply(self, weights: Weights, gradients: Mapping[str, np.ndarray], rate_factor: float = 1.0) -> None:
         """Update ``weights`` in place, at ``rate_factor`` times the learning rate (a schedule's warm-up
@@ -40,14 +41,25 @@ class Adam:
             if scale != 1.0:
                 gradient = gradient * np.float32(scale)
             first, second = self.first_moments[name], self.second_moments[name]
-            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= step m / (sqrt(v) + eps)
-            first += (gradient - first) * np.float32(1.0 - BETA_1)
-            second += (np.square(gradient) - second) * np.float32(1.0 - BETA_2)
-            update = np.sqrt(second)
-            update += np.float32(EPSILON)
-            np.divide(first, update, out=update)
-            update *= np.float32(step_size)
-            weight -= update
+            # One scratch array per weight holds each intermediate in turn: with a vocabulary of tens of
+            # thousands of words the embedding alone is millions of values, and fresh temporaries for each
+            # of the steps below cost more than the arithmetic. The operations and their order are those of
+            # m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= step m / (sqrt(v) + eps).
+            scratch = self._scratch.get(name)
+            if scratch is None or scratch.shape != weight.shape:
+                scratch = self._scratch[name] = np.empty_like(weight)
+            np.subtract(gradient, first, out=scratch)
+            scratch *= np.float32(1.0 - BETA_1)
+            first += scratch
+            np.square(gradient, out=scratch)
+            scratch -= second
+            scratch *= np.float32(1.0 - BETA_2)
+            second += scratch
+            np.sqrt(second, out=scratch)
+            scratch += np.float32(EPSILON)
+            np.divide(first, scratch, out=scratch)
+            scratch *= np.float32(step_size)
+            weight -= scratch
 
     def state(self, names: list[str]) -> list[np.ndarray]:
         return [
