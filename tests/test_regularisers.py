@@ -249,17 +249,24 @@ def saved_weights(folder: Path) -> dict[str, np.ndarray]:
         return {name: archive[name] for name in archive.files}
 
 
-def test_a_budgeted_run_with_every_regulariser_resumes_to_the_uninterrupted_weights(tmp_path: Path) -> None:
-    (tmp_path / "corpus.txt").write_text(corpus_lines(300), encoding="utf-8")
-    straight = rnngen("train", "corpus.txt", "-o", "straight", *OPTIONS, *REGULARISED, cwd=tmp_path)
+def assert_resumes_exactly(tmp_path: Path, lines: int, options: list[str], max_steps: int) -> None:
+    """Train corpus_lines(lines) with ``options`` into straight/ in one go, and into stages/ stopped by
+    --max-steps and resumed; the two folders must hold the same weights, bit for bit."""
+    (tmp_path / "corpus.txt").write_text(corpus_lines(lines), encoding="utf-8")
+    straight = rnngen("train", "corpus.txt", "-o", "straight", *options, cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr
-    first = rnngen("train", "corpus.txt", "-o", "stages", *OPTIONS, *REGULARISED, "--max-steps", "40", cwd=tmp_path)
+    first = rnngen("train", "corpus.txt", "-o", "stages", *options, "--max-steps", str(max_steps), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     resumed = rnngen("train", "corpus.txt", "-o", "stages", "--resume", "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     expected, continued = saved_weights(tmp_path / "straight"), saved_weights(tmp_path / "stages")
+    assert expected.keys() == continued.keys()
     for name in expected:
         np.testing.assert_array_equal(expected[name], continued[name], err_msg=name)
+
+
+def test_a_budgeted_run_with_every_regulariser_resumes_to_the_uninterrupted_weights(tmp_path: Path) -> None:
+    assert_resumes_exactly(tmp_path, 300, [*OPTIONS, *REGULARISED], max_steps=40)
     configs = [json.loads((tmp_path / name / "config.json").read_text()) for name in ("straight", "stages")]
     assert configs[0]["history"] == configs[1]["history"]
     model, training = configs[0]["model"], configs[0]["training"]

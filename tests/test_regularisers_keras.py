@@ -18,9 +18,8 @@ from rnngen.train.numpy_engine import backprop
 from rnngen.train.schedule import StepSchedule
 from rnngen.train.setup import prepare_run
 
-from .conftest import rnngen
 from .test_numpy_engine import tiny_batch, tiny_config, tiny_weights
-from .test_regularisers import corpus_lines
+from .test_regularisers import assert_resumes_exactly, corpus_lines
 
 RATES = {"dropout_input": 0.3, "dropout_hidden": 0.3, "dropout_output": 0.4, "dropout_embedding": 0.2}
 
@@ -128,19 +127,7 @@ OPTIONS += ["--lr-schedule", "linear", "--warmup-steps", "5"]
 
 
 def test_a_keras_run_with_the_regularisers_resumes_to_the_uninterrupted_weights(tmp_path: Path) -> None:
-    (tmp_path / "corpus.txt").write_text(corpus_lines(160), encoding="utf-8")
-    straight = rnngen("train", "corpus.txt", "-o", "straight", *OPTIONS, cwd=tmp_path)
-    assert straight.returncode == 0, straight.stderr
-    first = rnngen("train", "corpus.txt", "-o", "stages", *OPTIONS, "--max-steps", "20", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    resumed = rnngen("train", "corpus.txt", "-o", "stages", "--resume", "--quiet", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    with (
-        np.load(tmp_path / "straight" / "weights.npz") as expected,
-        np.load(tmp_path / "stages" / "weights.npz") as got,
-    ):
-        for name in expected.files:
-            np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+    assert_resumes_exactly(tmp_path, 160, OPTIONS, max_steps=20)
     histories = [
         json.loads((tmp_path / name / "config.json").read_text())["history"] for name in ("straight", "stages")
     ]

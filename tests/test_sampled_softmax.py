@@ -20,7 +20,7 @@ from rnngen.train.setup import prepare_run
 
 from .conftest import rnngen
 from .test_numpy_engine import tiny_batch, tiny_config, tiny_weights
-from .test_regularisers import corpus_lines, saved_weights
+from .test_regularisers import assert_resumes_exactly, corpus_lines, saved_weights
 
 COUNTS = np.array([0, 50, 20, 10, 5, 3, 1], dtype=np.int64)  # id 0 is padding: never a target
 
@@ -120,18 +120,8 @@ OPTIONS = ["--embedding-dim", "8", "--units", "8", "--batch-size", "16", "--epoc
 
 
 def test_a_run_with_a_sampled_softmax_trains_resumes_exactly_and_saves_a_full_model(tmp_path: Path) -> None:
-    (tmp_path / "corpus.txt").write_text(corpus_lines(300), encoding="utf-8")
-    sampled = [*OPTIONS, "--sampled-softmax", "4"]
-    straight = rnngen("train", "corpus.txt", "-o", "straight", *sampled, cwd=tmp_path)
-    assert straight.returncode == 0, straight.stderr
-    first = rnngen("train", "corpus.txt", "-o", "stages", *sampled, "--max-steps", "7", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    resumed = rnngen("train", "corpus.txt", "-o", "stages", "--resume", "--quiet", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    expected, continued = saved_weights(tmp_path / "straight"), saved_weights(tmp_path / "stages")
-    for name in expected:
-        np.testing.assert_array_equal(expected[name], continued[name], err_msg=name)
-
+    assert_resumes_exactly(tmp_path, 300, [*OPTIONS, "--sampled-softmax", "4"], max_steps=7)
+    expected = saved_weights(tmp_path / "straight")
     full = rnngen("train", "corpus.txt", "-o", "full", *OPTIONS, cwd=tmp_path)
     assert full.returncode == 0, full.stderr
     assert not np.array_equal(saved_weights(tmp_path / "full")["output.bias"], expected["output.bias"])
