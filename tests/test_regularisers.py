@@ -306,10 +306,12 @@ def test_checkpoints_from_before_the_regularisers_resume(tmp_path: Path) -> None
         (["--lr-schedule", "linear", "--lr-decay", "0.5"], "--lr-schedule linear takes the rate to zero"),
         (["--engine", "keras", "--weight-drop", "0.2"], "--engine keras does not do --weight-drop"),
         (["--engine", "keras", "--ema", "0.99"], "--engine keras does not do --ema"),
+        (["--sampled-softmax", "-1"], "--sampled-softmax"),
+        (["--engine", "keras", "--sampled-softmax", "100"], "--engine keras does not do --sampled-softmax"),
         (["--bidirectional", "--weight-drop", "0.2"], "--bidirectional needs the Keras engine, which does not do"),
     ],
 )
-def test_bad_regulariser_options_are_short_usage_errors(tmp_path: Path, arguments: list[str], message: str) -> None:
+def test_bad_training_options_are_short_usage_errors(tmp_path: Path, arguments: list[str], message: str) -> None:
     (tmp_path / "corpus.txt").write_text(corpus_lines(20), encoding="utf-8")
     result = rnngen("train", "corpus.txt", *arguments, cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr, result.stderr

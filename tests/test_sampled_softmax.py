@@ -20,7 +20,7 @@ from rnngen.train.setup import prepare_run
 
 from .conftest import rnngen
 from .test_numpy_engine import tiny_batch, tiny_config, tiny_weights
-from .test_regularisers import assert_resumes_exactly, corpus_lines, saved_weights
+from .test_regularisers import assert_resumes_exactly, saved_weights
 
 COUNTS = np.array([0, 50, 20, 10, 5, 3, 1], dtype=np.int64)  # id 0 is padding: never a target
 
@@ -132,21 +132,6 @@ def test_a_run_with_a_sampled_softmax_trains_resumes_exactly_and_saves_a_full_mo
     assert info["training"]["sampled_softmax"] == 4
     generated = rnngen("generate", "the cat", "-m", "straight", "-n", "3", cwd=tmp_path)
     assert generated.returncode == 0 and generated.stdout.startswith("the cat ")
-
-
-@pytest.mark.parametrize(
-    ("arguments", "message"),
-    [
-        (["--sampled-softmax", "-1"], "--sampled-softmax"),
-        (["--engine", "keras", "--sampled-softmax", "100"], "--engine keras does not do --sampled-softmax"),
-    ],
-)
-def test_bad_sampled_softmax_options_are_short_usage_errors(tmp_path: Path, arguments: list[str], message: str) -> None:
-    (tmp_path / "corpus.txt").write_text(corpus_lines(20), encoding="utf-8")
-    result = rnngen("train", "corpus.txt", *arguments, cwd=tmp_path)
-    assert result.returncode == 2 and message in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
-    assert not (tmp_path / "models").exists()
 
 
 def test_sampled_batches_may_hold_more_positions_than_full_ones(
