@@ -17,6 +17,7 @@ from rnngen.network.weights import cell_weight_names, expected_weight_shapes, tr
 from rnngen.train.checkpoints import STATE_FILE, checkpoint_folder
 from rnngen.train.numpy_engine import backprop
 from rnngen.train.numpy_engine.adam import Adam
+from rnngen.train.numpy_engine.sampled_softmax import Candidates
 
 from .conftest import SEED_TEXT, cli_in_process, rnngen
 
@@ -51,13 +52,19 @@ def tiny_batch(vocab: int, seed: int, rows: int = 3, width: int = 5) -> tuple[np
 
 
 def numeric_gradients(
-    weights: dict[str, np.ndarray], config: ModelConfig, inputs: np.ndarray, targets: np.ndarray, seed: int
+    weights: dict[str, np.ndarray],
+    config: ModelConfig,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    seed: int | None,
+    candidates: Candidates | None = None,
 ) -> dict[str, np.ndarray]:
     """Central differences of the mean loss, with the same masks at every evaluation (a generator
-    from the same seed)."""
+    from the same seed; None: no masks) and the same sampled softmax's candidates, if any."""
 
     def mean_loss() -> float:
-        score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(seed))
+        random = None if seed is None else np.random.default_rng(seed)
+        score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, random, candidates)
         return score.cross_entropy / score.targets
 
     step = 1e-6
