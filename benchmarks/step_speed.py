@@ -95,9 +95,9 @@ def main() -> None:
     arguments = parser.parse_args()
     ceiling = matmul_ceiling()
     print(f"matrix-product ceiling: {ceiling:.1f} GFLOP/s (2048 x 2048 float32)")
-    columns = ("batch", "softmax", "columns", "step ms", "targets/s", "GFLOP/s", "of ceiling")
+    headings = ("batch", "softmax", "columns", "step ms", "targets/s", "GFLOP/s", "of ceiling")
     widths = (5, 12, 7, 8, 9, 7, 10)
-    print("  ".join(f"{name:>{width}}" for name, width in zip(columns, widths, strict=True)))
+    print("  ".join(f"{name:>{width}}" for name, width in zip(headings, widths, strict=True)))
     for batch_size in (int(value) for value in arguments.batch_sizes.split(",")):
         for draws in (int(value) for value in arguments.draws.split(",")):
             seconds, columns = measure(arguments.units, batch_size, draws, arguments.steps)
