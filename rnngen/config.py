@@ -257,6 +257,10 @@ class TrainingConfig:
     # against the draws and the batch's other targets instead of the whole vocabulary (0: the full
     # softmax). Only training steps use it; validation and the saved model score every word.
     sampled_softmax: int = 0
+    # Stream context only: each batch row goes on where the previous batch's row stopped, from its end
+    # states (track_batches.py), instead of windows read in shuffled order from zero states. Validation
+    # reads its stream the same way, so its figure is the one `evaluate` gives in stream context.
+    stateful: bool = False
 
     def __post_init__(self) -> None:
         # Accept plain strings ("cosine") from Python callers and from checkpoints' settings.

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from rnngen.config import ArchitectureConfig, CellKind, ModelConfig
+from rnngen.network.forward import State
 from rnngen.network.weights import cell_weight_names, expected_weight_shapes, trainable_names
 from rnngen.train.checkpoints import STATE_FILE, checkpoint_folder
 from rnngen.train.numpy_engine import backprop
@@ -58,13 +59,15 @@ def numeric_gradients(
     targets: np.ndarray,
     seed: int | None,
     candidates: Candidates | None = None,
+    initial_states: list[State] | None = None,
 ) -> dict[str, np.ndarray]:
     """Central differences of the mean loss, with the same masks at every evaluation (a generator
-    from the same seed; None: no masks) and the same sampled softmax's candidates, if any."""
+    from the same seed; None: no masks), the same sampled softmax's candidates and the same initial
+    states, if any."""
 
     def mean_loss() -> float:
         random = None if seed is None else np.random.default_rng(seed)
-        score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, random, candidates)
+        score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, random, candidates, initial_states)
         return score.cross_entropy / score.targets
 
     step = 1e-6

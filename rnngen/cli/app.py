@@ -456,6 +456,15 @@ def train(
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.sampled_softmax,
+    stateful: Annotated[
+        bool,
+        typer.Option(
+            "--stateful",
+            help="With --context stream: each batch goes on from the states the previous one ended in, as "
+            "evaluate reads a stream, instead of shuffled windows from zero states. numpy engine.",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = _TRAINING.stateful,
     patience: Annotated[
         int,
         typer.Option(
@@ -513,7 +522,7 @@ def train(
         EngineKind,
         typer.Option(
             help="numpy: CPU, one direction, starts without TensorFlow. keras: every option but --weight-drop, "
-            "--ema and --sampled-softmax, CPU or GPU. auto: numpy where it can train the model, else keras "
+            "--ema, --sampled-softmax and --stateful, CPU or GPU. auto: numpy where it can train the model, else keras "
             "(a GPU, --bidirectional, ...).",
             rich_help_panel=_EXECUTION_PANEL,
         ),
@@ -581,6 +590,7 @@ def train(
             warmup_steps=warmup_steps,
             ema=ema,
             sampled_softmax=sampled_softmax,
+            stateful=stateful,
         )
     except ValueError as error:
         raise _option_error(error) from None

@@ -35,6 +35,10 @@ class Batches(Protocol):
     def set_epoch(self, epoch: int) -> None:
         """Take epoch ``epoch``'s order."""
 
+    def continues(self, index: int) -> bool:
+        """Whether batch ``index``'s rows go on where batch ``index - 1``'s stopped (stateful batches,
+        track_batches.py), so that a model may start them from its end states."""
+
 
 @dataclass(frozen=True)
 class TokenStream:
@@ -207,6 +211,10 @@ class PrefixBatches:
         chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         contexts, targets = context_windows(self.stream, self.samples.subset(chosen), self.context_len)
         return contexts, one_hot(targets, self.vocab_size)
+
+    def continues(self, index: int) -> bool:
+        """Never: every row is a sample of its own."""
+        return False
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return (self.batch(index) for index in range(len(self)))
@@ -409,6 +417,10 @@ class WindowBatches:
         inputs = np.where(inside, self.stream.ids[safe], PADDING_ID).astype(np.int32)
         targets = np.where(inside, self.stream.ids[safe + 1], PADDING_ID).astype(np.int32)
         return inputs, targets
+
+    def continues(self, index: int) -> bool:
+        """Never: every row is a sample of its own."""
+        return False
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         return (self.batch(index) for index in range(len(self)))

@@ -28,6 +28,7 @@ from rnngen.data.batches import (
     window_lengths,
 )
 from rnngen.data.line_blocks import LineBlocks
+from rnngen.data.track_batches import TrackBatches, track_batch_count
 
 # Tells the draw of the epoch's order of blocks apart from the blocks' own draws (keyed by block number).
 BLOCK_ORDER_KEY = 2**32 - 1
@@ -46,6 +47,8 @@ class BatchLayout:
     # The words a step scores each target against: the vocabulary, or fewer with a sampled softmax. A
     # window batch's padded positions are capped so that its logits (positions x these) stay bounded.
     scored_words: int | None = None
+    # Stateful batches (track_batches.py): the joined stream's parallel tracks, window after window.
+    tracks: bool = False
 
     @property
     def logits_width(self) -> int:
@@ -68,8 +71,14 @@ class BatchLayout:
             return PrefixBatches(
                 framed, samples, self.context_len, self.vocab_size, self.batch_size, seed, shuffle, random_key
             )
+        if self.tracks:
+            return TrackBatches(framed, self.batch_size, self.context_len, self._max_positions)
         windows = line_windows(framed, self.context_len)
         return WindowBatches(framed, windows, self.batch_size, seed, shuffle, self.logits_width, random_key)
+
+    @property
+    def _max_positions(self) -> int:
+        return max_positions(self.logits_width, self.context_len)
 
     def count(self, line_lengths: np.ndarray) -> tuple[int, int]:
         """(batches, targets) the plan of lines of these lengths has, from the lengths alone."""
@@ -77,6 +86,9 @@ class BatchLayout:
         if self.prefixes:
             samples = int(np.maximum(framed - 1, 0).sum())
             return -(-samples // self.batch_size), samples
+        if self.tracks:
+            pairs = int(np.maximum(framed - 1, 0).sum())  # one joined stream
+            return track_batch_count(pairs, self.batch_size, self.context_len, self._max_positions)
         lengths = window_lengths(framed, self.context_len)
         return window_batch_count(lengths, self.batch_size, self.logits_width), int(lengths.sum())
 
@@ -108,6 +120,15 @@ class BlockBatches:
     def windowed(self) -> bool:
         """Whether the batches are windows (as WindowBatches'), not prefixes."""
         return not self.layout.prefixes
+
+    def continues(self, index: int) -> bool:
+        """Whether batch ``index`` goes on from where batch ``index - 1``'s rows stopped: in stateful
+        batches, every batch but a block's first (each block's tracks start afresh)."""
+        if not self.layout.tracks:
+            return False
+        position = int(np.searchsorted(self._ends, index, side="right"))
+        first = int(self._ends[position - 1]) if position else 0
+        return index > first
 
     def set_epoch(self, epoch: int) -> None:
         """Take epoch ``epoch``'s order of blocks (and, block by block, of their batches)."""

@@ -33,7 +33,7 @@ REGULARISERS = {
     "dropout_embedding": 0.0,
     "weight_drop": 0.0,
 }
-SCHEDULE_SETTINGS = {"lr_schedule": "decay", "warmup_steps": 0, "ema": 0.0, "sampled_softmax": 0}
+SCHEDULE_SETTINGS = {"lr_schedule": "decay", "warmup_steps": 0, "ema": 0.0, "sampled_softmax": 0, "stateful": False}
 
 
 def _settings_or_off(section: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:

@@ -150,6 +150,8 @@ def keras_engine_limit(architecture: ArchitectureConfig, training: TrainingConfi
         return "--ema", "a moving average of the weights"
     if training.sampled_softmax:
         return "--sampled-softmax", "a softmax over sampled words"
+    if training.stateful:
+        return "--stateful", "states carried from batch to batch"
     return None
 
 

@@ -51,6 +51,8 @@ class TrainingRequest:
             raise UsageError("--val-split and --valid are alternatives; give one")
         if self.architecture.bidirectional and self.training.context is ContextKind.stream:
             raise UsageError("a bidirectional model reads each line on its own: --context stream needs one direction")
+        if self.training.stateful and self.training.context is not ContextKind.stream:
+            raise UsageError("--stateful carries the state from window to window of a stream: add --context stream")
 
     @property
     def checkpoint(self) -> Path:

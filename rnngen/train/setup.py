@@ -151,6 +151,7 @@ def data_plan(
         vocab_size=model_config.vocab_size,
         prefixes=model_config.bidirectional,
         scored_words=scored_words,
+        tracks=training.stateful,
     )
     batches: Batches
     if isinstance(stream, LineBlocks):
@@ -179,6 +180,7 @@ LATER_SETTINGS: dict[str, Any] = {
     "warmup_steps": 0,
     "ema": 0.0,
     "sampled_softmax": 0,
+    "stateful": False,
 }
 
 

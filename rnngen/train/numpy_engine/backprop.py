@@ -10,18 +10,21 @@ for a masked sequence.
 Padding sits at the end of a row, so every row starts from a zero state on its first real id, as
 under Keras's masking. The steps after a row's end compute values nothing reads: their targets are
 padding, so no gradient flows back through them.
+
+A stateful run (--stateful) instead starts each row from the states the previous batch's row ended in,
+and no gradient flows back into them: back-propagation through time truncated at the batch's edge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rnngen.config import CellKind, ModelConfig
 from rnngen.data.vocab import PADDING_ID
-from rnngen.network.forward import sigmoid, softmax_in_place
+from rnngen.network.forward import State, sigmoid, softmax_in_place
 from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL, Weights, cell_weight_names, output_kernel
 from rnngen.train.numpy_engine.masks import BatchMasks, draw_masks
 from rnngen.train.numpy_engine.sampled_softmax import Candidates
@@ -34,6 +37,10 @@ class BatchScore:
     cross_entropy: float  # summed over targets, in nats
     correct: int  # targets that were the most likely id
     targets: int
+    # Each layer's states after the batch's last step, (batch, units) arrays as the network's State: what
+    # a stateful run's next batch starts from. Meaningful for batches without padding alone. Not part of
+    # a score's equality: two scores are equal when their figures are.
+    end_states: list[State] | None = field(default=None, compare=False)
 
 
 # -- the recurrent cells: forward over all steps keeping what backward needs, and backward ---------
@@ -45,17 +52,33 @@ class _CellTrace:
 
     outputs: np.ndarray  # (time, batch, units): the hidden state after each step
     parts: tuple[np.ndarray, ...]  # the cell's own intermediate values
+    initial: State  # the states before the first step: zeros, or a stateful run's carried ones
+
+    def end_state(self) -> State:
+        """The states after the last step, in the network's State order: (h,) or (h, c)."""
+        if len(self.initial) == 2:
+            return (self.outputs[-1].copy(), self.parts[1][-1].copy())
+        return (self.outputs[-1].copy(),)
 
 
-def _previous_outputs(outputs: np.ndarray) -> np.ndarray:
-    """(time, batch, units): the hidden state before each step (zeros before the first)."""
+def _start_state(initial: State | None, batch: int, units: int, parts: int, dtype: np.dtype) -> State:
+    """The states a layer starts from: ``initial``, or zeros."""
+    if initial is None:
+        return tuple(np.zeros((batch, units), dtype=dtype) for _ in range(parts))
+    if len(initial) != parts or any(state.shape != (batch, units) for state in initial):
+        raise ValueError(f"initial states must be {parts} arrays of shape {(batch, units)}")
+    return tuple(state.astype(dtype, copy=False) for state in initial)
+
+
+def _previous_outputs(outputs: np.ndarray, initial_hidden: np.ndarray) -> np.ndarray:
+    """(time, batch, units): the hidden state before each step (the initial one before the first)."""
     previous = np.empty_like(outputs)
-    previous[0] = 0.0
+    previous[0] = initial_hidden
     previous[1:] = outputs[:-1]
     return previous
 
 
-def _lstm_forward(projected: np.ndarray, recurrent_kernel: np.ndarray) -> _CellTrace:
+def _lstm_forward(projected: np.ndarray, recurrent_kernel: np.ndarray, initial: State | None) -> _CellTrace:
     """Gates in Keras's order: input, forget, candidate, output. ``projected`` is x @ W + b."""
     time, batch, _ = projected.shape
     units = recurrent_kernel.shape[0]
@@ -63,8 +86,8 @@ def _lstm_forward(projected: np.ndarray, recurrent_kernel: np.ndarray) -> _CellT
     cells = np.empty((time, batch, units), dtype=projected.dtype)
     squashed = np.empty_like(cells)  # tanh(cell)
     outputs = np.empty_like(cells)
-    hidden = np.zeros((batch, units), dtype=projected.dtype)
-    cell = np.zeros_like(hidden)
+    start = _start_state(initial, batch, units, 2, projected.dtype)
+    hidden, cell = start
     for step in range(time):
         activated = gates[step]
         np.matmul(hidden, recurrent_kernel, out=activated)
@@ -77,7 +100,7 @@ def _lstm_forward(projected: np.ndarray, recurrent_kernel: np.ndarray) -> _CellT
         np.tanh(cell, out=squashed[step])
         hidden = outputs[step]
         np.multiply(activated[:, 3 * units :], squashed[step], out=hidden)
-    return _CellTrace(outputs, (gates, cells, squashed))
+    return _CellTrace(outputs, (gates, cells, squashed), start)
 
 
 def _lstm_backward(
@@ -96,7 +119,7 @@ def _lstm_backward(
         input_gate, forget_gate = activated[:, :units], activated[:, units : 2 * units]
         candidate, output_gate = activated[:, 2 * units : 3 * units], activated[:, 3 * units :]
         cell_gradient += hidden_gradient * output_gate * (1.0 - squashed[step] ** 2)
-        previous_cell = cells[step - 1] if step > 0 else 0.0
+        previous_cell = cells[step - 1] if step > 0 else trace.initial[1]
         gradient = gate_gradient[step]
         gradient[:, :units] = cell_gradient * candidate * input_gate * (1.0 - input_gate)
         gradient[:, units : 2 * units] = cell_gradient * previous_cell * forget_gate * (1.0 - forget_gate)
@@ -104,12 +127,14 @@ def _lstm_backward(
         gradient[:, 3 * units :] = hidden_gradient * squashed[step] * output_gate * (1.0 - output_gate)
         cell_gradient *= forget_gate
         hidden_gradient = gradient @ transposed
-    previous = _previous_outputs(trace.outputs).reshape(time * batch, units)
+    previous = _previous_outputs(trace.outputs, trace.initial[0]).reshape(time * batch, units)
     kernel_gradient = previous.T @ gate_gradient.reshape(time * batch, 4 * units)
     return gate_gradient, kernel_gradient
 
 
-def _gru_forward(projected: np.ndarray, recurrent_kernel: np.ndarray, recurrent_bias: np.ndarray) -> _CellTrace:
+def _gru_forward(
+    projected: np.ndarray, recurrent_kernel: np.ndarray, recurrent_bias: np.ndarray, initial: State | None
+) -> _CellTrace:
     """Keras 3's GRU (reset_after=True): gates update, reset, candidate; the reset gate scales the
     recurrent part after its product, and that part has a bias of its own."""
     time, batch, _ = projected.shape
@@ -117,7 +142,8 @@ def _gru_forward(projected: np.ndarray, recurrent_kernel: np.ndarray, recurrent_
     gates = np.empty_like(projected)  # update, reset, candidate after their activations
     recurrent_candidates = np.empty((time, batch, units), dtype=projected.dtype)  # h @ U_h + b_h
     outputs = np.empty_like(recurrent_candidates)
-    hidden = np.zeros((batch, units), dtype=projected.dtype)
+    start = _start_state(initial, batch, units, 1, projected.dtype)
+    hidden = start[0]
     for step in range(time):
         recurrent = hidden @ recurrent_kernel + recurrent_bias
         activated = gates[step]
@@ -127,8 +153,8 @@ def _gru_forward(projected: np.ndarray, recurrent_kernel: np.ndarray, recurrent_
         activated[:, 2 * units :] = np.tanh(projected[step, :, 2 * units :] + reset * recurrent[:, 2 * units :])
         update, candidate = activated[:, :units], activated[:, 2 * units :]
         hidden = outputs[step]
-        np.copyto(hidden, update * (outputs[step - 1] if step > 0 else 0.0) + (1.0 - update) * candidate)
-    return _CellTrace(outputs, (gates, recurrent_candidates))
+        np.copyto(hidden, update * (outputs[step - 1] if step > 0 else start[0]) + (1.0 - update) * candidate)
+    return _CellTrace(outputs, (gates, recurrent_candidates), start)
 
 
 def _gru_backward(
@@ -137,7 +163,7 @@ def _gru_backward(
     """(d projected, d recurrent kernel, d recurrent bias (3 units,)) from d outputs."""
     gates, recurrent_candidates = trace.parts
     time, batch, units = output_gradient.shape
-    previous = _previous_outputs(trace.outputs)
+    previous = _previous_outputs(trace.outputs, trace.initial[0])
     input_gradient = np.empty_like(gates)  # d (x @ W + b_input)
     recurrent_gradient = np.empty_like(gates)  # d (h @ U + b_recurrent)
     hidden_gradient = np.zeros((batch, units), dtype=gates.dtype)
@@ -161,12 +187,17 @@ def _gru_backward(
     return input_gradient, kernel_gradient, flat_recurrent.sum(axis=0)
 
 
-def _simple_forward(projected: np.ndarray, recurrent_kernel: np.ndarray) -> _CellTrace:
+def _simple_forward(projected: np.ndarray, recurrent_kernel: np.ndarray, initial: State | None) -> _CellTrace:
     outputs = np.empty_like(projected)  # (time, batch, units)
-    np.tanh(projected[0], out=outputs[0])  # the state before the first step is zero
-    for step in range(1, projected.shape[0]):
+    time, batch, units = projected.shape
+    start = _start_state(initial, batch, units, 1, projected.dtype)
+    if initial is None:
+        np.tanh(projected[0], out=outputs[0])  # the state before the first step is zero
+    else:
+        np.tanh(projected[0] + start[0] @ recurrent_kernel, out=outputs[0])
+    for step in range(1, time):
         np.tanh(projected[step] + outputs[step - 1] @ recurrent_kernel, out=outputs[step])
-    return _CellTrace(outputs, ())
+    return _CellTrace(outputs, (), start)
 
 
 def _simple_backward(
@@ -181,7 +212,7 @@ def _simple_backward(
         gradient = projected_gradient[step]
         np.multiply(hidden_gradient, 1.0 - trace.outputs[step] ** 2, out=gradient)
         hidden_gradient = gradient @ transposed
-    previous = _previous_outputs(trace.outputs).reshape(time * batch, units)
+    previous = _previous_outputs(trace.outputs, trace.initial[0]).reshape(time * batch, units)
     return projected_gradient, previous.T @ projected_gradient.reshape(time * batch, units)
 
 
@@ -206,6 +237,7 @@ def _layer_forward(
     layer: int,
     inputs: np.ndarray,
     recurrent_keep: np.ndarray | None,
+    initial: State | None,
 ) -> _CellTrace:
     kernel, recurrent_kernel, bias = (weights[name] for name in cell_weight_names(layer))
     recurrent_kernel = _masked(recurrent_kernel, recurrent_keep)
@@ -214,10 +246,10 @@ def _layer_forward(
     projected += bias[0] if kind is CellKind.gru else bias
     projected = projected.reshape(time, batch, -1)
     if kind is CellKind.lstm:
-        return _lstm_forward(projected, recurrent_kernel)
+        return _lstm_forward(projected, recurrent_kernel, initial)
     if kind is CellKind.gru:
-        return _gru_forward(projected, recurrent_kernel, bias[1])
-    return _simple_forward(projected, recurrent_kernel)
+        return _gru_forward(projected, recurrent_kernel, bias[1], initial)
+    return _simple_forward(projected, recurrent_kernel, initial)
 
 
 def _score(probabilities: np.ndarray, targets: np.ndarray) -> BatchScore:
@@ -229,9 +261,16 @@ def _score(probabilities: np.ndarray, targets: np.ndarray) -> BatchScore:
 
 
 def _forward(
-    weights: Mapping[str, np.ndarray], config: ModelConfig, inputs: np.ndarray, masks: BatchMasks
+    weights: Mapping[str, np.ndarray],
+    config: ModelConfig,
+    inputs: np.ndarray,
+    masks: BatchMasks,
+    initial_states: Sequence[State] | None = None,
 ) -> tuple[list[_LayerTrace], np.ndarray]:
-    """Layer traces, and the top layer's outputs (time, batch, units) after dropout."""
+    """Layer traces, and the top layer's outputs (time, batch, units) after dropout. Each layer starts
+    from its ``initial_states`` entry, or from zeros without them."""
+    if initial_states is not None and len(initial_states) != config.layers:
+        raise ValueError(f"initial states for {len(initial_states)} layers, where the model has {config.layers}")
     ids = inputs.T  # (time, batch)
     hidden = weights[EMBEDDING][ids]  # (time, batch, embedding_dim)
     if masks.embedding_rows is not None:
@@ -241,7 +280,8 @@ def _forward(
     for layer in range(config.layers):
         layer_inputs = _masked(hidden, masks.layer_inputs[layer])
         recurrent_keep = masks.recurrent_kernels[layer]
-        cell = _layer_forward(weights, config.cell, layer, layer_inputs, recurrent_keep)
+        initial = None if initial_states is None else initial_states[layer]
+        cell = _layer_forward(weights, config.cell, layer, layer_inputs, recurrent_keep, initial)
         traces.append(_LayerTrace(layer_inputs, masks.layer_inputs[layer], recurrent_keep, cell))
         hidden = cell.outputs
     return traces, _masked(hidden, masks.top)
@@ -255,15 +295,26 @@ def _check_batch(config: ModelConfig, inputs: np.ndarray, targets: np.ndarray) -
 
 
 def score_batch(
-    weights: Mapping[str, np.ndarray], config: ModelConfig, inputs: np.ndarray, targets: np.ndarray
+    weights: Mapping[str, np.ndarray],
+    config: ModelConfig,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    initial_states: Sequence[State] | None = None,
 ) -> BatchScore:
-    """Cross-entropy and accuracy over a batch's real targets, without dropout (validation)."""
+    """Cross-entropy and accuracy over a batch's real targets, without dropout (validation), read from
+    ``initial_states`` (zeros without them)."""
     _check_batch(config, inputs, targets)
-    _, top = _forward(weights, config, inputs, draw_masks(config, inputs.shape[1], inputs.shape[0], None))
+    masks = draw_masks(config, inputs.shape[1], inputs.shape[0], None)
+    traces, top = _forward(weights, config, inputs, masks, initial_states)
     real = np.flatnonzero(targets.T.ravel() != PADDING_ID)  # time-major positions of real targets
     logits = top.reshape(-1, top.shape[-1])[real] @ output_kernel(weights, config)
     logits += weights[OUTPUT_BIAS]
-    return _score(softmax_in_place(logits, sum_dtype=None), targets.T.ravel()[real])
+    score = _score(softmax_in_place(logits, sum_dtype=None), targets.T.ravel()[real])
+    return _with_end_states(score, traces)
+
+
+def _with_end_states(score: BatchScore, traces: list[_LayerTrace]) -> BatchScore:
+    return BatchScore(score.cross_entropy, score.correct, score.targets, [trace.cell.end_state() for trace in traces])
 
 
 def _embedding_gradient(vocab_size: int, ids: np.ndarray, gradients: np.ndarray) -> np.ndarray:
@@ -293,14 +344,16 @@ def loss_and_gradients(
     targets: np.ndarray,
     random: np.random.Generator | None = None,
     candidates: Candidates | None = None,
+    initial_states: Sequence[State] | None = None,
 ) -> tuple[BatchScore, Weights]:
     """One training batch: its score, and the gradient of its mean cross-entropy per real target for
     every trainable array (`trainable_names`). ``random`` draws the masks of dropout and the other
     regularisers (masks.py); None turns them off. With ``candidates`` (sampled_softmax.py) each target
-    is scored against those words alone, and the score is the sampled estimate."""
+    is scored against those words alone, and the score is the sampled estimate. The layers start from
+    ``initial_states`` (zeros without them), as constants: no gradient flows into them."""
     _check_batch(config, inputs, targets)
     masks = draw_masks(config, inputs.shape[1], inputs.shape[0], random)
-    traces, top = _forward(weights, config, inputs, masks)
+    traces, top = _forward(weights, config, inputs, masks, initial_states)
     time, batch, width = top.shape
     real = np.flatnonzero(targets.T.ravel() != PADDING_ID)
     if len(real) == 0:
@@ -372,4 +425,4 @@ def loss_and_gradients(
     else:
         gradients[OUTPUT_KERNEL] = _spread_over_vocabulary(config.vocab_size, candidates, output_kernel_gradient)
     gradients[EMBEDDING] = embedding_gradient
-    return score, gradients
+    return _with_end_states(score, traces), gradients

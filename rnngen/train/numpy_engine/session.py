@@ -8,12 +8,15 @@ fraction of a second instead of the several seconds TensorFlow takes to load: on
 most of the time.
 
 It can go on from the middle of an epoch exactly: an epoch's batches come in an order fixed by
-(seed, epoch), so the position it hands out holds only the batches done, the epoch's running sums and
-the state of the dropout's random generator.
+(seed, epoch), so the position it hands out holds only the batches done, the epoch's running sums, the
+state of the dropout's random generator and, in a stateful run (--stateful), the states the last batch
+ended in, which the next one starts from.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import numpy as np
 from rnngen.data.batches import Batches
 from rnngen.data.vocab import PADDING_ID
 from rnngen.errors import ModelFolderError
+from rnngen.network.forward import State
 from rnngen.network.weights import Weights, stored_weights, trainable_names
 from rnngen.train.checkpoints import EpochPosition
 from rnngen.train.engines import BatchEnd, EngineState
@@ -70,10 +74,35 @@ class _EpochUnderWay:
     steps_done: int
     totals: _Totals
     dropout_random: np.random.Generator | None
+    carried: list[State] | None = None  # a stateful run's states after the last batch done
 
     def position(self) -> EpochPosition:
         random_state = None if self.dropout_random is None else self.dropout_random.bit_generator.state
-        return EpochPosition(self.steps_done, {"totals": asdict(self.totals), "dropout_random": random_state})
+        state: dict[str, Any] = {"totals": asdict(self.totals), "dropout_random": random_state}
+        if self.carried is not None:
+            state["carried_states"] = _encoded_states(self.carried)
+        return EpochPosition(self.steps_done, state)
+
+
+def _encoded_states(states: list[State]) -> list[list[dict[str, Any]]]:
+    """Carried states as JSON values that give back the very same floats (a checkpoint's position)."""
+    return [
+        [
+            {"shape": list(array.shape), "float32": base64.b64encode(array.astype(np.float32).tobytes()).decode()}
+            for array in layer
+        ]
+        for layer in states
+    ]
+
+
+def _decoded_states(encoded: list[list[dict[str, Any]]]) -> list[State]:
+    return [
+        tuple(
+            np.frombuffer(base64.b64decode(array["float32"]), dtype=np.float32).reshape(array["shape"]).copy()
+            for array in layer
+        )
+        for layer in encoded
+    ]
 
 
 class NumpySession:
@@ -137,14 +166,24 @@ class NumpySession:
                 targets,
                 under_way.dropout_random,
                 self._candidates(epoch, index, targets),
+                self._initial_states(batches, index, under_way.carried),
             )
             self.optimizer.apply(self.model_weights, gradients, self.schedule.factor(self.optimizer.iterations))
             self._update_average()
             under_way.totals.add(score, len(inputs))
+            if self.run.training.stateful:
+                under_way.carried = score.end_states
             under_way.steps_done = index + 1
             if batch_end(index, under_way.totals.logs()):
                 break
         return under_way.totals.logs()
+
+    def _initial_states(self, batches: Batches, index: int, carried: list[State] | None) -> list[State] | None:
+        """What batch ``index`` starts from: in a stateful run the states the batch before it ended in,
+        when it goes on from that batch (track_batches.py); else zeros (None)."""
+        if not self.run.training.stateful or carried is None:
+            return None
+        return carried if batches.continues(index) else None
 
     def _candidates(self, epoch: int, index: int, targets: np.ndarray) -> Candidates | None:
         """Batch ``index``'s candidates for the sampled softmax, None without one. They are drawn from
@@ -168,11 +207,14 @@ class NumpySession:
                 raise ValueError("dropout's generator does not fit this run")
             if random is not None:
                 random.bit_generator.state = saved_random
-        except (KeyError, TypeError, ValueError):
+            carried = None
+            if self.run.training.stateful and start.steps_done > 0:
+                carried = _decoded_states(state["carried_states"])
+        except (KeyError, TypeError, ValueError, binascii.Error):
             raise ModelFolderError(
                 "the checkpoint's epoch position is damaged; train without --resume to start over"
             ) from None
-        return _EpochUnderWay(start.steps_done, totals, random)
+        return _EpochUnderWay(start.steps_done, totals, random, carried)
 
     def epoch_position(self) -> EpochPosition | None:
         return None if self.under_way is None else self.under_way.position()
@@ -183,9 +225,13 @@ class NumpySession:
 
     def _score(self, batches: Batches) -> _Totals:
         totals = _Totals()
+        carried: list[State] | None = None
         for index in range(len(batches)):
             inputs, targets = batches.batch(index)
-            totals.add(score_batch(self.evaluated_weights, self.config, inputs, targets), len(inputs))
+            initial = self._initial_states(batches, index, carried)
+            score = score_batch(self.evaluated_weights, self.config, inputs, targets, initial)
+            totals.add(score, len(inputs))
+            carried = score.end_states
         return totals
 
     def weights(self) -> list[np.ndarray]:
