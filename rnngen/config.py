@@ -55,6 +55,8 @@ class TokenizerConfig:
 
 # The rates of ArchitectureConfig's AWD-LSTM regularisers, named as their options are.
 REGULARISER_RATES = ("dropout_input", "dropout_hidden", "dropout_output", "dropout_embedding", "weight_drop")
+# The scales of its penalties on the last layer's activations (any value from 0 up).
+ACTIVATION_PENALTIES = ("activation_regularization", "temporal_activation_regularization")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,12 @@ class ArchitectureConfig:
     dropout_embedding: float = 0.0
     # DropConnect on the recurrent kernels (wdrop, weight drop): one mask per batch and layer.
     weight_drop: float = 0.0
+    # Penalties added to the training loss (Merity et al. 2017, "Revisiting Activation Regularization
+    # for Language RNNs"; AWD-LSTM's alpha and beta): AR, this times the mean square of the last layer's
+    # outputs after its dropout, keeps activations small; TAR, this times the mean square of the change
+    # of its outputs (before dropout) from one step to the next, keeps the state from jumping about.
+    activation_regularization: float = 0.0
+    temporal_activation_regularization: float = 0.0
 
     def __post_init__(self) -> None:
         # Accept plain strings ("gru") from Python callers; the engine compares enum members.
@@ -99,6 +107,9 @@ class ArchitectureConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1)")
+        for name in ACTIVATION_PENALTIES:
+            if getattr(self, name) < 0.0:
+                raise ValueError(f"{name} must be at least 0")
         if self.tie_embeddings and self.units is not None and self.embedding_dim is not None:
             width = self.units * (2 if self.bidirectional else 1)
             if width != self.embedding_dim:
@@ -148,6 +159,8 @@ class ModelConfig:
     dropout_output: float = 0.0
     dropout_embedding: float = 0.0
     weight_drop: float = 0.0
+    activation_regularization: float = 0.0
+    temporal_activation_regularization: float = 0.0
 
     def __post_init__(self) -> None:
         ArchitectureConfig.__post_init__(self)  # type: ignore[arg-type]

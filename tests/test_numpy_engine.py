@@ -68,7 +68,7 @@ def numeric_gradients(
     def mean_loss() -> float:
         random = None if seed is None else np.random.default_rng(seed)
         score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, random, candidates, initial_states)
-        return score.cross_entropy / score.targets
+        return score.cross_entropy / score.targets + score.penalty
 
     step = 1e-6
     numeric = {}

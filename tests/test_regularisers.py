@@ -56,6 +56,44 @@ def test_gradients_with_each_regulariser_match_finite_differences(cell: str, opt
         np.testing.assert_allclose(gradients[name], numeric[name], atol=1e-7, rtol=1e-5, err_msg=name)
 
 
+PENALTIES = {"activation_regularization": 2.0, "temporal_activation_regularization": 1.0}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple"])
+@pytest.mark.parametrize(
+    "penalties", [PENALTIES, {"activation_regularization": 2.0}, {"temporal_activation_regularization": 1.0}]
+)
+def test_gradients_with_activation_penalties_match_finite_differences(cell: str, penalties: dict[str, float]) -> None:
+    """AR and TAR on a padded batch, with the output dropout that AR reads after and TAR before."""
+    config = dataclasses.replace(tiny_config(cell, layers=2, tie=True), dropout_output=0.4, **penalties)
+    weights = tiny_weights(config, seed=1)
+    inputs, targets = tiny_batch(config.vocab_size, seed=2)
+    score, gradients = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(5))
+    assert score.penalty > 0
+    numeric = numeric_gradients(weights, config, inputs, targets, seed=5)
+    for name in trainable_names(config):
+        np.testing.assert_allclose(gradients[name], numeric[name], atol=1e-7, rtol=1e-5, err_msg=name)
+
+
+def test_the_activation_penalties_are_awd_lstms_means() -> None:
+    """alpha x mean(dropped outputs^2) + beta x mean((h_t - h_t-1)^2), over a batch without padding; the
+    reported cross-entropy is the loss without them."""
+    config = dataclasses.replace(tiny_config("lstm", layers=2), dropout_output=0.5, **PENALTIES)
+    weights = tiny_weights(config, seed=1)
+    random = np.random.default_rng(3)
+    inputs = random.integers(1, config.vocab_size, (3, 6)).astype(np.int32)
+    targets = random.integers(1, config.vocab_size, (3, 6)).astype(np.int32)
+    score, _ = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(4))
+    masks = draw_masks(config, 6, 3, np.random.default_rng(4))
+    traces, top = backprop._forward(weights, config, inputs, masks)
+    outputs = traces[-1].cell.outputs
+    expected = 2.0 * np.mean(top**2) + 1.0 * np.mean((outputs[1:] - outputs[:-1]) ** 2)
+    assert score.penalty == pytest.approx(expected, rel=1e-12)
+    plain = dataclasses.replace(config, activation_regularization=0.0, temporal_activation_regularization=0.0)
+    without, _ = backprop.loss_and_gradients(weights, plain, inputs, targets, np.random.default_rng(4))
+    assert without.penalty == 0.0 and without.cross_entropy == pytest.approx(score.cross_entropy, rel=1e-12)
+
+
 def test_with_every_rate_at_zero_the_masks_and_the_loss_are_the_plain_dropouts() -> None:
     """New regularisers that are off draw nothing, so a run with --dropout alone is what it was."""
     config = tiny_config("lstm", layers=2, dropout=0.3)
@@ -241,7 +279,7 @@ OPTIONS = ["--epochs", "3", "--batch-size", "8", "--embedding-dim", "8", "--unit
 OPTIONS += ["--val-split", "0.2", "--patience", "0", "--quiet", "--engine", "numpy"]
 REGULARISED = ["--dropout-input", "0.3", "--dropout-hidden", "0.2", "--dropout-output", "0.3"]
 REGULARISED += ["--dropout-embedding", "0.1", "--weight-drop", "0.3", "--ema", "0.9"]
-REGULARISED += ["--lr-schedule", "cosine", "--warmup-steps", "10"]
+REGULARISED += ["--lr-schedule", "cosine", "--warmup-steps", "10", "--ar", "2", "--tar", "1"]
 
 
 def saved_weights(folder: Path) -> dict[str, np.ndarray]:
@@ -274,6 +312,8 @@ def test_a_budgeted_run_with_every_regulariser_resumes_to_the_uninterrupted_weig
     assert (training["lr_schedule"], training["warmup_steps"]) == ("cosine", 10)
     info = json.loads(rnngen("info", "-m", "straight", "--json", cwd=tmp_path).stdout)
     assert info["regularisers"]["dropout_hidden"] == 0.2 and info["training"]["lr_schedule"] == "cosine"
+    assert info["regularisers"]["activation_regularization"] == 2.0
+    assert info["regularisers"]["temporal_activation_regularization"] == 1.0
     rates = configs[0]["history"]["learning_rate"]
     assert rates[0] > rates[1] > 0.0 < rates[2] < 0.01 * rates[1]  # the last step trains at nearly zero
     changed = rnngen("train", "corpus.txt", "-o", "stages", *OPTIONS, "--max-steps", "5", "--force", cwd=tmp_path)
@@ -306,6 +346,8 @@ def test_checkpoints_from_before_the_regularisers_resume(tmp_path: Path) -> None
         (["--lr-schedule", "linear", "--lr-decay", "0.5"], "--lr-schedule linear takes the rate to zero"),
         (["--engine", "keras", "--weight-drop", "0.2"], "--engine keras does not do --weight-drop"),
         (["--engine", "keras", "--ema", "0.99"], "--engine keras does not do --ema"),
+        (["--ar", "-1"], "--ar"),
+        (["--engine", "keras", "--tar", "1"], "--engine keras does not do --ar and --tar"),
         (["--sampled-softmax", "-1"], "--sampled-softmax"),
         (["--engine", "keras", "--sampled-softmax", "100"], "--engine keras does not do --sampled-softmax"),
         (["--bidirectional", "--weight-drop", "0.2"], "--bidirectional needs the Keras engine, which does not do"),

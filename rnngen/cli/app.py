@@ -370,6 +370,28 @@ def train(
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.weight_drop,
+    activation_regularization: Annotated[
+        float,
+        typer.Option(
+            "--ar",
+            min=0.0,
+            metavar="ALPHA",
+            help="Add ALPHA x the mean square of the last layer's dropped outputs to the loss (AR, alpha: 2, "
+            "say); numpy engine.",
+            rich_help_panel=_MODEL_PANEL,
+        ),
+    ] = _ARCHITECTURE.activation_regularization,
+    temporal_activation_regularization: Annotated[
+        float,
+        typer.Option(
+            "--tar",
+            min=0.0,
+            metavar="BETA",
+            help="Add BETA x the mean square of the last layer's step-to-step change to the loss (TAR, beta: 1, "
+            "say); numpy engine.",
+            rich_help_panel=_MODEL_PANEL,
+        ),
+    ] = _ARCHITECTURE.temporal_activation_regularization,
     epochs: Annotated[
         int,
         typer.Option(
@@ -522,8 +544,8 @@ def train(
         EngineKind,
         typer.Option(
             help="numpy: CPU, one direction, starts without TensorFlow. keras: every option but --weight-drop, "
-            "--ema, --sampled-softmax and --stateful, CPU or GPU. auto: numpy where it can train the model, else keras "
-            "(a GPU, --bidirectional, ...).",
+            "--ar, --tar, --ema, --sampled-softmax and --stateful, CPU or GPU. auto: numpy where it can train the "
+            "model, else keras (a GPU, --bidirectional, ...).",
             rich_help_panel=_EXECUTION_PANEL,
         ),
     ] = _EXECUTION.engine,
@@ -572,6 +594,8 @@ def train(
             dropout_output=dropout_output,
             dropout_embedding=dropout_embedding,
             weight_drop=weight_drop,
+            activation_regularization=activation_regularization,
+            temporal_activation_regularization=temporal_activation_regularization,
         )
         training = TrainingConfig(
             epochs=epochs,

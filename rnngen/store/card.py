@@ -32,6 +32,8 @@ REGULARISERS = {
     "dropout_output": 0.0,
     "dropout_embedding": 0.0,
     "weight_drop": 0.0,
+    "activation_regularization": 0.0,
+    "temporal_activation_regularization": 0.0,
 }
 SCHEDULE_SETTINGS = {"lr_schedule": "decay", "warmup_steps": 0, "ema": 0.0, "sampled_softmax": 0, "stateful": False}
 

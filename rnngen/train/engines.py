@@ -146,6 +146,8 @@ def keras_engine_limit(architecture: ArchitectureConfig, training: TrainingConfi
     """The first option the Keras engine cannot train, with what it is; None if it can train them all."""
     if architecture.weight_drop:
         return "--weight-drop", "DropConnect on the recurrent kernels"
+    if architecture.activation_regularization or architecture.temporal_activation_regularization:
+        return "--ar and --tar", "penalties on the activations"
     if training.ema:
         return "--ema", "a moving average of the weights"
     if training.sampled_softmax:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rnngen.config import (
+    ACTIVATION_PENALTIES,
     AUTO_VALIDATION_MAX_TOKENS,
     AUTO_VALIDATION_MIN_LINES,
     AUTO_VALIDATION_SPLIT,
@@ -175,7 +176,7 @@ def data_plan(
 RESUMABLE_CHANGES = ("epochs", "patience")
 # Settings younger than the checkpoint format, with the values a checkpoint that lacks them trained with.
 LATER_SETTINGS: dict[str, Any] = {
-    **{name: 0.0 for name in REGULARISER_RATES},
+    **{name: 0.0 for name in (*REGULARISER_RATES, *ACTIVATION_PENALTIES)},
     "lr_schedule": ScheduleKind.decay.value,
     "warmup_steps": 0,
     "ema": 0.0,

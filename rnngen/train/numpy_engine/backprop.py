@@ -37,6 +37,8 @@ class BatchScore:
     cross_entropy: float  # summed over targets, in nats
     correct: int  # targets that were the most likely id
     targets: int
+    # AR's and TAR's penalties (--ar, --tar), added to the mean cross-entropy the gradients are of.
+    penalty: float = 0.0
     # Each layer's states after the batch's last step, (batch, units) arrays as the network's State: what
     # a stateful run's next batch starts from. Meaningful for batches without padding alone. Not part of
     # a score's equality: two scores are equal when their figures are.
@@ -313,8 +315,40 @@ def score_batch(
     return _with_end_states(score, traces)
 
 
-def _with_end_states(score: BatchScore, traces: list[_LayerTrace]) -> BatchScore:
-    return BatchScore(score.cross_entropy, score.correct, score.targets, [trace.cell.end_state() for trace in traces])
+def _with_end_states(score: BatchScore, traces: list[_LayerTrace], penalty: float = 0.0) -> BatchScore:
+    end_states = [trace.cell.end_state() for trace in traces]
+    return BatchScore(score.cross_entropy, score.correct, score.targets, penalty, end_states)
+
+
+def _activation_penalties(
+    config: ModelConfig, top: np.ndarray, outputs: np.ndarray, real: np.ndarray
+) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """AR's and TAR's penalties on the last layer, and their gradients with respect to its outputs
+    after dropout (``top``) and before (``outputs``), both (time, batch, units); None where off.
+
+    Each is a mean over the real positions (``real``, (time, batch) booleans) and units, as AWD-LSTM
+    takes it over a batch without padding: AR over every real position, TAR over every step whose
+    step before is real too (the first step of a batch has none: no change is charged across batches).
+    """
+    alpha, beta = config.activation_regularization, config.temporal_activation_regularization
+    penalty = 0.0
+    top_gradient = outputs_gradient = None
+    units = top.shape[-1]
+    if alpha > 0:
+        weights = real[..., np.newaxis] / (np.count_nonzero(real) * units)
+        penalty += alpha * float((top * top * weights).sum(dtype=np.float64))
+        top_gradient = (2 * alpha) * weights * top
+    if beta > 0:
+        pairs = real[1:] & real[:-1]  # (time - 1, batch)
+        count = np.count_nonzero(pairs)
+        if count:
+            change = (outputs[1:] - outputs[:-1]) * pairs[..., np.newaxis]
+            penalty += beta * float((change * change).sum(dtype=np.float64)) / (count * units)
+            scaled = change * (2 * beta / (count * units))
+            outputs_gradient = np.zeros_like(outputs)
+            outputs_gradient[1:] += scaled
+            outputs_gradient[:-1] -= scaled
+    return penalty, top_gradient, outputs_gradient
 
 
 def _embedding_gradient(vocab_size: int, ids: np.ndarray, gradients: np.ndarray) -> np.ndarray:
@@ -348,7 +382,8 @@ def loss_and_gradients(
 ) -> tuple[BatchScore, Weights]:
     """One training batch: its score, and the gradient of its mean cross-entropy per real target for
     every trainable array (`trainable_names`). ``random`` draws the masks of dropout and the other
-    regularisers (masks.py); None turns them off. With ``candidates`` (sampled_softmax.py) each target
+    regularisers (masks.py); None turns them off. AR's and TAR's penalties (``config``'s) are added to
+    the loss the gradients are of, and reported in the score. With ``candidates`` (sampled_softmax.py) each target
     is scored against those words alone, and the score is the sampled estimate. The layers start from
     ``initial_states`` (zeros without them), as constants: no gradient flows into them."""
     _check_batch(config, inputs, targets)
@@ -381,8 +416,14 @@ def loss_and_gradients(
     top_gradient = np.zeros((time * batch, width), dtype=top.dtype)
     top_gradient[real] = logits_gradient @ kernel.T
     hidden_gradient = top_gradient.reshape(time, batch, width)
+    real_steps = targets.T != PADDING_ID  # (time, batch)
+    penalty, penalty_top, penalty_outputs = _activation_penalties(config, top, traces[-1].cell.outputs, real_steps)
+    if penalty_top is not None:
+        hidden_gradient += penalty_top
     if masks.top is not None:
         hidden_gradient *= masks.top
+    if penalty_outputs is not None:
+        hidden_gradient += penalty_outputs
     gradients: Weights = {OUTPUT_BIAS: _spread_over_vocabulary(config.vocab_size, candidates, output_bias_gradient)}
 
     for layer in range(config.layers - 1, -1, -1):
@@ -425,4 +466,4 @@ def loss_and_gradients(
     else:
         gradients[OUTPUT_KERNEL] = _spread_over_vocabulary(config.vocab_size, candidates, output_kernel_gradient)
     gradients[EMBEDDING] = embedding_gradient
-    return _with_end_states(score, traces), gradients
+    return _with_end_states(score, traces, penalty), gradients
