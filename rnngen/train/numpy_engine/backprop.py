@@ -323,32 +323,39 @@ def _with_end_states(score: BatchScore, traces: list[_LayerTrace], penalty: floa
 def _activation_penalties(
     config: ModelConfig, top: np.ndarray, outputs: np.ndarray, real: np.ndarray
 ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
-    """AR's and TAR's penalties on the last layer, and their gradients with respect to its outputs
-    after dropout (``top``) and before (``outputs``), both (time, batch, units); None where off.
+    """AR's and TAR's penalties on the last layer, with their gradients: AR's with respect to its
+    outputs after dropout (``top``, (time, batch, units)), TAR's with respect to the change of its
+    outputs before dropout from each step to the next ((time - 1, batch, units)); None where off.
 
     Each is a mean over the real positions (``real``, (time, batch) booleans) and units, as AWD-LSTM
     takes it over a batch without padding: AR over every real position, TAR over every step whose
     step before is real too (the first step of a batch has none: no change is charged across batches).
+    Computed in the outputs' own precision, with masks only where a batch has padding: these are
+    whole passes over the batch's largest activations, a few percent of a step each.
     """
     alpha, beta = config.activation_regularization, config.temporal_activation_regularization
+    padded = not real.all()
     penalty = 0.0
-    top_gradient = outputs_gradient = None
+    top_gradient = change_gradient = None
     units = top.shape[-1]
     if alpha > 0:
-        weights = real[..., np.newaxis] / (np.count_nonzero(real) * units)
-        penalty += alpha * float((top * top * weights).sum(dtype=np.float64))
-        top_gradient = (2 * alpha) * weights * top
+        real_top = top * real[..., np.newaxis].astype(top.dtype) if padded else top
+        flat = real_top.ravel()
+        scale = 1.0 / (np.count_nonzero(real) * units)
+        penalty += alpha * scale * float(np.dot(flat, flat))
+        top_gradient = real_top * (2 * alpha * scale)
     if beta > 0:
         pairs = real[1:] & real[:-1]  # (time - 1, batch)
         count = np.count_nonzero(pairs)
         if count:
-            change = (outputs[1:] - outputs[:-1]) * pairs[..., np.newaxis]
-            penalty += beta * float((change * change).sum(dtype=np.float64)) / (count * units)
-            scaled = change * (2 * beta / (count * units))
-            outputs_gradient = np.zeros_like(outputs)
-            outputs_gradient[1:] += scaled
-            outputs_gradient[:-1] -= scaled
-    return penalty, top_gradient, outputs_gradient
+            change_gradient = outputs[1:] - outputs[:-1]
+            if padded:
+                change_gradient *= pairs[..., np.newaxis].astype(outputs.dtype)
+            flat = change_gradient.ravel()
+            scale = 1.0 / (count * units)
+            penalty += beta * scale * float(np.dot(flat, flat))
+            change_gradient *= 2 * beta * scale
+    return penalty, top_gradient, change_gradient
 
 
 def _embedding_gradient(vocab_size: int, ids: np.ndarray, gradients: np.ndarray) -> np.ndarray:
@@ -417,13 +424,14 @@ def loss_and_gradients(
     top_gradient[real] = logits_gradient @ kernel.T
     hidden_gradient = top_gradient.reshape(time, batch, width)
     real_steps = targets.T != PADDING_ID  # (time, batch)
-    penalty, penalty_top, penalty_outputs = _activation_penalties(config, top, traces[-1].cell.outputs, real_steps)
+    penalty, penalty_top, penalty_change = _activation_penalties(config, top, traces[-1].cell.outputs, real_steps)
     if penalty_top is not None:
         hidden_gradient += penalty_top
     if masks.top is not None:
         hidden_gradient *= masks.top
-    if penalty_outputs is not None:
-        hidden_gradient += penalty_outputs
+    if penalty_change is not None:  # the change h_t - h_t-1 grows with h_t and shrinks with h_t-1
+        hidden_gradient[1:] += penalty_change
+        hidden_gradient[:-1] -= penalty_change
     gradients: Weights = {OUTPUT_BIAS: _spread_over_vocabulary(config.vocab_size, candidates, output_bias_gradient)}
 
     for layer in range(config.layers - 1, -1, -1):
