@@ -14,6 +14,7 @@ import pytest
 
 from rnngen.config import (
     ArchitectureConfig,
+    ContextKind,
     EngineKind,
     ExecutionConfig,
     ModelConfig,
@@ -368,9 +369,10 @@ def test_the_options_show_in_their_help_panels(tmp_path: Path) -> None:
         start = text.index(f"╭─ {name} ")
         return text[start : text.index("╰", start)]
 
-    for option in ("--dropout-input", "--dropout-hidden", "--dropout-output", "--dropout-embedding", "--weight-drop"):
+    model_options = ("--dropout-input", "--dropout-hidden", "--dropout-output", "--dropout-embedding", "--weight-drop")
+    for option in (*model_options, "--ar", "--tar"):
         assert option in panel("Model"), option
-    for option in ("--lr-schedule", "--warmup-steps", "--ema"):
+    for option in ("--lr-schedule", "--warmup-steps", "--ema", "--sampled-softmax", "--stateful"):
         assert option in panel("Training"), option
     assert "<decay|cosine|linear>" in panel("Training")
 
@@ -389,6 +391,9 @@ def test_auto_takes_numpy_for_what_keras_lacks_even_beside_a_gpu(monkeypatch: py
     assert choice(ArchitectureConfig(weight_drop=0.2), TrainingConfig()) is EngineKind.numpy
     assert choice(ArchitectureConfig(), TrainingConfig(ema=0.99)) is EngineKind.numpy
     assert choice(ArchitectureConfig(), TrainingConfig(sampled_softmax=1024)) is EngineKind.numpy
+    assert choice(ArchitectureConfig(temporal_activation_regularization=1.0), TrainingConfig()) is EngineKind.numpy
+    stream = TrainingConfig(context=ContextKind.stream, stateful=True)
+    assert choice(ArchitectureConfig(), stream) is EngineKind.numpy
     assert choice(ArchitectureConfig(dropout_input=0.3), TrainingConfig(lr_schedule=ScheduleKind.cosine)) is (
         EngineKind.keras
     )
