@@ -81,6 +81,8 @@ def test_options_reach_the_saved_model(corpus: Path, tmp_path: Path) -> None:
         "dropout_output": 0.0,
         "dropout_embedding": 0.0,
         "weight_drop": 0.0,
+        "activation_regularization": 0.0,
+        "temporal_activation_regularization": 0.0,
     }
     assert config["training"]["batch_size"] == 4 and config["training"]["seed"] == 5
     assert result.epochs_run == 3 and len(config["history"]["loss"]) == 3
