@@ -72,12 +72,13 @@ class BatchLayout:
                 framed, samples, self.context_len, self.vocab_size, self.batch_size, seed, shuffle, random_key
             )
         if self.tracks:
-            return TrackBatches(framed, self.batch_size, self.context_len, self._max_positions)
+            return TrackBatches(framed, self.batch_size, self.context_len, self.positions_cap)
         windows = line_windows(framed, self.context_len)
         return WindowBatches(framed, windows, self.batch_size, seed, shuffle, self.logits_width, random_key)
 
     @property
-    def _max_positions(self) -> int:
+    def positions_cap(self) -> int:
+        """The padded positions a batch of this layout may hold (its windows are at most context_len)."""
         return max_positions(self.logits_width, self.context_len)
 
     def count(self, line_lengths: np.ndarray) -> tuple[int, int]:
@@ -88,7 +89,7 @@ class BatchLayout:
             return -(-samples // self.batch_size), samples
         if self.tracks:
             pairs = int(np.maximum(framed - 1, 0).sum())  # one joined stream
-            return track_batch_count(pairs, self.batch_size, self.context_len, self._max_positions)
+            return track_batch_count(pairs, self.batch_size, self.context_len, self.positions_cap)
         lengths = window_lengths(framed, self.context_len)
         return window_batch_count(lengths, self.batch_size, self.logits_width), int(lengths.sum())
 
@@ -105,8 +106,7 @@ class BlockBatches:
         self.block_batches = np.array([batches for batches, _ in counted], dtype=np.int64)
         self.targets = sum(targets for _, targets in counted)
         self.batch_size = layout.batch_size
-        # Padded positions a window batch of any block may hold (its windows are at most context_len).
-        self.max_positions = max_positions(layout.logits_width, layout.context_len)
+        self.max_positions = layout.positions_cap  # what a window batch of any block may hold
         self._epoch = 0
         self._order = np.arange(blocks.block_count)
         self._ends = np.cumsum(self.block_batches)

@@ -179,11 +179,9 @@ class NumpySession:
         return under_way.totals.logs()
 
     def _initial_states(self, batches: Batches, index: int, carried: list[State] | None) -> list[State] | None:
-        """What batch ``index`` starts from: in a stateful run the states the batch before it ended in,
-        when it goes on from that batch (track_batches.py); else zeros (None)."""
-        if not self.run.training.stateful or carried is None:
-            return None
-        return carried if batches.continues(index) else None
+        """What batch ``index`` starts from: the states the batch before it ended in, when it goes on from
+        that batch (stateful batches, track_batches.py); else zeros (None)."""
+        return carried if carried is not None and batches.continues(index) else None
 
     def _candidates(self, epoch: int, index: int, targets: np.ndarray) -> Candidates | None:
         """Batch ``index``'s candidates for the sampled softmax, None without one. They are drawn from
