@@ -351,6 +351,8 @@ def test_checkpoints_from_before_the_regularisers_resume(tmp_path: Path) -> None
         (["--engine", "keras", "--tar", "1"], "--engine keras does not do --ar and --tar"),
         (["--sampled-softmax", "-1"], "--sampled-softmax"),
         (["--engine", "keras", "--sampled-softmax", "100"], "--engine keras does not do --sampled-softmax"),
+        (["--stateful"], "--stateful carries the state from window to window of a stream: add --context stream"),
+        (["--stateful", "--context", "stream", "--engine", "keras"], "--engine keras does not do --stateful"),
         (["--bidirectional", "--weight-drop", "0.2"], "--bidirectional needs the Keras engine, which does not do"),
     ],
 )

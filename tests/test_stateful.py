@@ -164,20 +164,6 @@ def test_validation_reads_the_stream_as_evaluate_does(tmp_path: Path) -> None:
     assert scores["perplexity"] == pytest.approx(np.exp(history["val_cross_entropy"][-1]), rel=1e-4)
 
 
-@pytest.mark.parametrize(
-    ("arguments", "message"),
-    [
-        (["--stateful"], "--stateful carries the state from window to window of a stream: add --context stream"),
-        (["--stateful", "--context", "stream", "--engine", "keras"], "--engine keras does not do --stateful"),
-    ],
-)
-def test_stateful_needs_a_stream_and_the_numpy_engine(tmp_path: Path, arguments: list[str], message: str) -> None:
-    (tmp_path / "corpus.txt").write_text(corpus_lines(20), encoding="utf-8")
-    result = rnngen("train", "corpus.txt", *arguments, cwd=tmp_path)
-    assert result.returncode == 2 and message in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_auto_picks_the_numpy_engine_for_a_stateful_run(tmp_path: Path) -> None:
     (tmp_path / "corpus.txt").write_text(corpus_lines(40), encoding="utf-8")
     result = rnngen("train", "corpus.txt", *STATEFUL[:9], "--epochs", "1", cwd=tmp_path)
