@@ -196,6 +196,13 @@ STREAM_MAX_LEN = 36
 # corpus such as the notebook's three lines is all training data.
 AUTO_VALIDATION_MIN_LINES = 200
 AUTO_VALIDATION_SPLIT = 0.1
+# A larger corpus holds out less, down to AUTO_VALIDATION_MIN_SPLIT: a line held out is a line the model
+# never learns from, and whose new words stay unknown to it. AUTO_VALIDATION_ENOUGH_TOKENS held-out tokens
+# already tell one epoch from the next; on PTB's first 10,000 lines, holding out 5 % instead of 10 %
+# scored 0.5 % fewer held-out bits per character (benchmarks/RESULTS.md). A tenth up to 100,000 tokens,
+# a twentieth from 200,000.
+AUTO_VALIDATION_MIN_SPLIT = 0.05
+AUTO_VALIDATION_ENOUGH_TOKENS = 10_000
 # ... and no more than about this many tokens. A quarter of a million held-out tokens measure perplexity
 # to about half a percent, and already take a few minutes to score on a CPU with a 10,000-word
 # vocabulary; a tenth of a large corpus would make every epoch's validation take hours (and be held
@@ -213,6 +220,17 @@ class ScheduleKind(str, Enum):
     cosine = "cosine"
     linear = "linear"
 
+
+# Settings the numpy engine chooses for real text (REAL_TEXT_MIN_TOKENS training tokens or more) when the
+# user names none; the Keras engine has neither, and a few sentences learned by heart need neither.
+# The moving average of the weights spans about an epoch of steps: decay 1 - 1 / steps, within these
+# bounds. Validated and saved, it scored fewer held-out bits than the raw weights on every cut of
+# benchmarks/RESULTS.md's defaults table, and it settles the noise of a small corpus's few steps.
+AUTO_EMA_BOUNDS = (0.9, 0.999)
+# A vocabulary this large is trained with a sampled softmax of AUTO_SAMPLED_SOFTMAX_DRAWS words: the
+# full one's output layer would make each step several times slower for the same held-out figure.
+AUTO_SAMPLED_SOFTMAX_MIN_VOCAB = 16_384
+AUTO_SAMPLED_SOFTMAX_DRAWS = 2_048
 
 # The halving on a plateau waits for at least this many updates without improvement (and at least
 # reduce_lr_patience epochs): on a small corpus an epoch is a step or two, and one noisy epoch is no
@@ -264,12 +282,14 @@ class TrainingConfig:
     warmup_steps: int = 0
     # The decay of an exponential moving average of the weights, taken after every step, which
     # validation, early stopping, checkpoints' best weights and the saved model use while the raw
-    # weights go on training (Polyak averaging; 0: off, the raw weights are used).
-    ema: float = 0.0
+    # weights go on training (Polyak averaging; 0: off, the raw weights are used). None: chosen by the
+    # corpus and the engine (rnngen.train.setup.resolve_training).
+    ema: float | None = None
     # Words drawn for each training batch's sampled softmax (sampled_softmax.py): each target is scored
     # against the draws and the batch's other targets instead of the whole vocabulary (0: the full
-    # softmax). Only training steps use it; validation and the saved model score every word.
-    sampled_softmax: int = 0
+    # softmax). Only training steps use it; validation and the saved model score every word. None:
+    # chosen by the vocabulary's size and the engine (rnngen.train.setup.resolve_training).
+    sampled_softmax: int | None = None
     # Stream context only: each batch row goes on where the previous batch's row stopped, from its end
     # states (track_batches.py), instead of windows read in shuffled order from zero states. Validation
     # reads its stream the same way, so its figure is the one `evaluate` gives in stream context.
@@ -305,9 +325,9 @@ class TrainingConfig:
             raise ValueError("clip_norm must be positive")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must be at least 0")
-        if not 0.0 <= self.ema < 1.0:
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be in [0, 1) (0: off)")
-        if self.sampled_softmax < 0:
+        if self.sampled_softmax is not None and self.sampled_softmax < 0:
             raise ValueError("sampled_softmax must be at least 0 (0: the full softmax)")
         if self.lr_schedule is not ScheduleKind.decay and self.lr_decay < 1.0:
             raise ValueError(

@@ -1,12 +1,22 @@
 """The network a corpus gets when the user names no sizes: small and untied for a few sentences,
-tied with dropout for real text; whatever the user names is kept."""
+tied with dropout for real text; the numpy engine's moving average and sampled softmax; whatever the user
+names is kept."""
 
 from __future__ import annotations
 
 import pytest
 
-from rnngen.config import REAL_TEXT, REAL_TEXT_MIN_TOKENS, SMALL_TEXT, ArchitectureConfig
-from rnngen.train.setup import resolve_architecture
+from rnngen.config import (
+    AUTO_EMA_BOUNDS,
+    AUTO_SAMPLED_SOFTMAX_DRAWS,
+    AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
+    REAL_TEXT,
+    REAL_TEXT_MIN_TOKENS,
+    SMALL_TEXT,
+    ArchitectureConfig,
+    EngineKind,
+)
+from rnngen.train.setup import resolve_architecture, resolve_ema, resolve_sampled_softmax
 
 
 def settled(architecture: ArchitectureConfig) -> tuple[object, ...]:
@@ -40,3 +50,26 @@ def test_what_the_user_names_is_kept() -> None:
 def test_an_impossible_tie_is_refused_when_both_sizes_are_named() -> None:
     with pytest.raises(ValueError, match="tie_embeddings needs"):
         ArchitectureConfig(embedding_dim=32, units=64, tie_embeddings=True)
+
+
+def test_the_numpy_engine_averages_the_weights_of_real_text_over_about_an_epoch() -> None:
+    numpy, keras, real = EngineKind.numpy, EngineKind.keras, REAL_TEXT_MIN_TOKENS
+    assert resolve_ema(None, 141, real, numpy) == round(1 - 1 / 141, 6)
+    # Within its bounds: a few steps an epoch, or thousands.
+    assert resolve_ema(None, 3, real, numpy) == AUTO_EMA_BOUNDS[0]
+    assert resolve_ema(None, 50_000, real, numpy) == AUTO_EMA_BOUNDS[1]
+    # Not for a few sentences learned by heart, not on the Keras engine, never over what the user names.
+    assert resolve_ema(None, 141, real - 1, numpy) == 0.0
+    assert resolve_ema(None, 141, real, keras) == 0.0
+    assert resolve_ema(0.0, 141, real, numpy) == 0.0
+    assert resolve_ema(0.9995, 141, 10, numpy) == 0.9995
+
+
+def test_a_large_vocabulary_gets_a_sampled_softmax_on_the_numpy_engine() -> None:
+    numpy, keras, real = EngineKind.numpy, EngineKind.keras, REAL_TEXT_MIN_TOKENS
+    large = AUTO_SAMPLED_SOFTMAX_MIN_VOCAB
+    assert resolve_sampled_softmax(None, large, real, numpy) == AUTO_SAMPLED_SOFTMAX_DRAWS
+    assert resolve_sampled_softmax(None, large - 1, real, numpy) == 0
+    assert resolve_sampled_softmax(None, large, real, keras) == 0
+    assert resolve_sampled_softmax(0, large, real, numpy) == 0
+    assert resolve_sampled_softmax(512, 100, real, numpy) == 512

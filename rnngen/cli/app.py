@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, ParamSpec, TypeVar
 import typer
 
 from rnngen.config import (
+    AUTO_EMA_BOUNDS,
+    AUTO_SAMPLED_SOFTMAX_DRAWS,
+    AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
     KERAS_FILTERS,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
@@ -218,18 +221,19 @@ def train(
             max=0.9,
             metavar="FLOAT",
             help="Share of lines held out for validation.",
-            show_default="0.1 from 200 lines, else 0",
+            show_default="from 200 lines 0.1, 0.05 from 200,000 tokens; else 0",
             rich_help_panel=_DATA_PANEL,
         ),
     ] = _TRAINING.val_split,
     tokenizer_kind: Annotated[
-        TokenizerKind,
+        Optional[TokenizerKind],
         typer.Option(
             "--tokenizer",
             help="Tokens: words, Korean morpheme pieces (needs kiwipiepy) or characters.",
+            show_default=f"morph for Korean text of {REAL_TEXT_MIN_TOKENS:,} words or more, else word",
             rich_help_panel=_DATA_PANEL,
         ),
-    ] = _TOKENIZER.kind,
+    ] = None,
     filters: Annotated[
         str,
         typer.Option(
@@ -458,23 +462,27 @@ def train(
         ),
     ] = _TRAINING.warmup_steps,
     ema: Annotated[
-        float,
+        Optional[float],
         typer.Option(
             min=0.0,
             max=0.99999,
             metavar="DECAY",
             help="Validate and save a moving average of the weights with this decay (0.999, say); 0: off. "
             "numpy engine.",
+            show_default=f"numpy {_REAL}: 1 - 1/(steps an epoch), in [{AUTO_EMA_BOUNDS[0]:g}, {AUTO_EMA_BOUNDS[1]:g}]; "
+            "else 0",
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.ema,
     sampled_softmax: Annotated[
-        int,
+        Optional[int],
         typer.Option(
             min=0,
             metavar="N",
             help="Score each training batch's targets against N words drawn by frequency (and the batch's "
             "targets) instead of the whole vocabulary: faster steps on large vocabularies; 0: off. numpy engine.",
+            show_default=f"numpy {_REAL} and {AUTO_SAMPLED_SOFTMAX_MIN_VOCAB:,} words or more: "
+            f"{AUTO_SAMPLED_SOFTMAX_DRAWS:,}; else 0",
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.sampled_softmax,
@@ -618,7 +626,10 @@ def train(
         )
     except ValueError as error:
         raise _option_error(error) from None
-    tokenizer = TokenizerConfig(kind=tokenizer_kind, filters=filters, lower=lower)
+    if tokenizer_kind is None and not resume:
+        tokenizer_kind = _default_tokenizer_kind(corpus, quiet)
+    # Resumed without --tokenizer: the interrupted run's, taken over below.
+    tokenizer = TokenizerConfig(kind=tokenizer_kind or _TOKENIZER.kind, filters=filters, lower=lower)
     execution = ExecutionConfig(distribute=distribute, device=device, precision=precision, xla=xla, engine=engine)
     # This command's own: a resumed run does not take them over from the checkpoint.
     budget = TrainingBudget(max_steps=max_steps, max_time=max_time, checkpoint_every=checkpoint_every)
@@ -684,6 +695,27 @@ def train(
         if result.checkpoint is not None:
             print(f"rnngen: {result.checkpoint} keeps the run: --resume goes on from there", file=sys.stderr)
     print(result.folder)
+
+
+def _default_tokenizer_kind(corpus: str, quiet: bool) -> TokenizerKind:
+    """The tokenizer the corpus's first megabyte asks for (rnngen.data.tokenizer_choice), said on stderr when it is
+    not the word tokenizer; whole words, with a hint, where Korean text finds Kiwi missing."""
+    from rnngen.data.tokenizer_choice import choose_tokenizer_kind, source_sample
+
+    kind = choose_tokenizer_kind(source_sample(corpus))
+    if kind is TokenizerKind.morph:
+        from rnngen.text.korean import require_kiwipiepy
+
+        try:
+            require_kiwipiepy()
+        except MissingDependencyError:
+            _warn('Korean text: training on whole words; pip install "rnngen[ko]" for morpheme pieces')
+            return TokenizerKind.word
+        if not quiet:
+            print(
+                "rnngen: Korean text: training on morpheme pieces (--tokenizer word for whole words)", file=sys.stderr
+            )
+    return kind
 
 
 Settings = TypeVar("Settings", TokenizerConfig, ArchitectureConfig, TrainingConfig, ExecutionConfig)

@@ -17,8 +17,13 @@ import numpy as np
 
 from rnngen.config import (
     ACTIVATION_PENALTIES,
+    AUTO_EMA_BOUNDS,
+    AUTO_SAMPLED_SOFTMAX_DRAWS,
+    AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
+    AUTO_VALIDATION_ENOUGH_TOKENS,
     AUTO_VALIDATION_MAX_TOKENS,
     AUTO_VALIDATION_MIN_LINES,
+    AUTO_VALIDATION_MIN_SPLIT,
     AUTO_VALIDATION_SPLIT,
     MAX_LEN_CAP,
     REAL_TEXT,
@@ -77,13 +82,15 @@ def resolve_max_len(longest_line: int, requested: int | None, context: ContextKi
 
 
 def resolve_val_split(usable_lines: int, tokens: int, requested: float | None, has_validation_file: bool) -> float:
-    """The requested fraction; else none with a validation file or under AUTO_VALIDATION_MIN_LINES lines,
-    and AUTO_VALIDATION_SPLIT of the lines up to about AUTO_VALIDATION_MAX_TOKENS tokens."""
+    """The requested fraction; else none with a validation file or under AUTO_VALIDATION_MIN_LINES lines;
+    else AUTO_VALIDATION_SPLIT of the lines, less on a larger corpus (about AUTO_VALIDATION_ENOUGH_TOKENS
+    tokens, but at least AUTO_VALIDATION_MIN_SPLIT), and at most about AUTO_VALIDATION_MAX_TOKENS tokens."""
     if requested is not None:
         return requested
     if has_validation_file or usable_lines < AUTO_VALIDATION_MIN_LINES:
         return 0.0
-    return min(AUTO_VALIDATION_SPLIT, AUTO_VALIDATION_MAX_TOKENS / tokens)
+    share = min(AUTO_VALIDATION_SPLIT, max(AUTO_VALIDATION_MIN_SPLIT, AUTO_VALIDATION_ENOUGH_TOKENS / tokens))
+    return min(share, AUTO_VALIDATION_MAX_TOKENS / tokens)
 
 
 def resolve_architecture(requested: ArchitectureConfig, training_tokens: int) -> ArchitectureConfig:
@@ -103,6 +110,32 @@ def resolve_architecture(requested: ArchitectureConfig, training_tokens: int) ->
         tie = defaults.tie_embeddings and units * directions == embedding_dim
     dropout = defaults.dropout if requested.dropout is None else requested.dropout
     return replace(requested, embedding_dim=embedding_dim, units=units, dropout=dropout, tie_embeddings=tie)
+
+
+def _numpy_real_text(training_tokens: int, engine: EngineKind) -> bool:
+    """Whether the engine's own defaults for real text apply: the numpy engine, REAL_TEXT_MIN_TOKENS
+    training tokens or more."""
+    return engine is EngineKind.numpy and training_tokens >= REAL_TEXT_MIN_TOKENS
+
+
+def resolve_sampled_softmax(requested: int | None, vocab_size: int, training_tokens: int, engine: EngineKind) -> int:
+    """The requested draws; else AUTO_SAMPLED_SOFTMAX_DRAWS for the numpy engine on real text whose vocabulary
+    holds AUTO_SAMPLED_SOFTMAX_MIN_VOCAB words or more, and the full softmax (0) otherwise."""
+    if requested is not None:
+        return requested
+    large = vocab_size >= AUTO_SAMPLED_SOFTMAX_MIN_VOCAB
+    return AUTO_SAMPLED_SOFTMAX_DRAWS if large and _numpy_real_text(training_tokens, engine) else 0
+
+
+def resolve_ema(requested: float | None, steps_per_epoch: int, training_tokens: int, engine: EngineKind) -> float:
+    """The requested decay; else for the numpy engine on real text an average over about an epoch of steps
+    (1 - 1 / steps, within AUTO_EMA_BOUNDS), and none (0) otherwise."""
+    if requested is not None:
+        return requested
+    if not _numpy_real_text(training_tokens, engine):
+        return 0.0
+    lowest, highest = AUTO_EMA_BOUNDS
+    return round(min(max(1.0 - 1.0 / max(steps_per_epoch, 1), lowest), highest), 6)
 
 
 def package_versions(backend: str) -> dict[str, str]:
@@ -326,6 +359,8 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     vocabulary = corpus.vocabulary
     architecture = resolve_architecture(request.architecture, corpus.counts.tokens)
     model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
+    draws = resolve_sampled_softmax(training.sampled_softmax, vocabulary.size, corpus.counts.tokens, engine)
+    training = replace(training, sampled_softmax=draws)
     # A sampled softmax scores far fewer words than the vocabulary, so its batches may hold more positions.
     training_plan = data_plan(
         corpus.stream,
@@ -333,10 +368,13 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         training,
         vocabulary.end_of_line_id,
         shuffle=True,
-        scored_words=sampled_width(vocabulary.size, training.sampled_softmax),
+        scored_words=sampled_width(vocabulary.size, draws),
     )
     if training_plan is None:
         raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
+    training = replace(
+        training, ema=resolve_ema(training.ema, len(training_plan.batches), corpus.counts.tokens, engine)
+    )
     validation_plan = (
         None
         if corpus.validation_stream is None

@@ -116,7 +116,8 @@ class NumpySession:
         self.optimizer = Adam(self.model_weights, run.training.learning_rate, run.training.clip_norm)
         self.schedule = StepSchedule.for_training(run.training, len(run.training_plan.batches))
         # The exponential moving average of the weights (--ema): what is validated and saved; None when off.
-        self.ema = run.training.ema
+        # The prepared run's settings are resolved: None (chosen by the corpus) never reaches an engine.
+        self.ema = run.training.ema or 0.0
         self.average: Weights | None = self._copy(self.model_weights) if self.ema > 0 else None
         self.under_way: _EpochUnderWay | None = None
         # The candidates' sampler of a sampled softmax (--sampled-softmax); None: every step scores all words.
