@@ -9,8 +9,9 @@ an interpolated Kneser-Ney trigram built from the whole cut (benchmarks/ngram_ba
 holds out its default share of the cut for validation and early stopping, so it trains on a little less.
 
 Cases (the data is read where it lies, never copied into the project):
-- nsmc-1k, nsmc-10k, nsmc-100k: the first lines of NSMC's training reviews (Korean, default word
-  tokenizer); held out: the file's last 2,000 lines.
+- nsmc-1k, nsmc-10k, nsmc-100k: the first lines of NSMC's training reviews (Korean: the default tokenizer
+  gives morpheme pieces, as for any Korean text of 5,000 words or more); held out: the file's last 2,000
+  lines.
 - ptb-1k, ptb-10k, ptb-all: the first lines of PTB train (English, a closed 10,000-word vocabulary);
   held out: PTB valid.
 - seed, korean-morph (only when named): the bundled corpora; they have no held-out text, so they are
@@ -23,17 +24,20 @@ tokens, comparable to rnngen's for a model without <unk>); "vs KN3" = rnngen bpc
 held-out words missing from the model's vocabulary ("oov": rnngen's, from its training share and its
 --min-count) and from the whole cut ("base oov": the baselines'); the baselines' seconds.
 
-    python benchmarks/defaults.py [--only ptb-1k,nsmc-1k] [--max-epochs N] [--json rows.json] [-- rnngen train options]
-    python benchmarks/defaults.py --baselines-only [-- --tokenizer morph]   # seconds, no training
+    python benchmarks/defaults.py [--only ptb-1k,nsmc-1k] [--max-epochs N] [--json rows.json] [--keep FOLDER]
+        [-- rnngen train options]
+    python benchmarks/defaults.py --baselines-only [-- --tokenizer word]   # seconds, no training
 
 Options after `--` go to every `rnngen train` (e.g. `-- --tokenizer morph --units 256`); the baselines
-read the tokenizer settings back from the trained model (with --baselines-only, from those options).
+read the tokenizer settings back from the trained model (with --baselines-only, from those options, or the
+corpus as rnngen train would choose when they name none).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +48,7 @@ from pathlib import Path
 from ngram_baselines import baselines
 
 from rnngen.config import TokenizerConfig
+from rnngen.data.tokenizer_choice import choose_tokenizer_kind, source_sample
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / ".." / "shared" / "data"
@@ -112,15 +117,17 @@ def write_texts(name: str, case: Case, workspace: Path) -> Texts:
     return Texts(training_path, len(training), heldout_path, f"last {case.heldout:,} lines")
 
 
-def parsed_tokenizer(options: list[str]) -> TokenizerConfig:
-    """The tokenizer settings rnngen train would take from these options (the rest are ignored)."""
+def parsed_tokenizer(options: list[str], corpus: Path) -> TokenizerConfig:
+    """The tokenizer settings rnngen train would take from these options (the rest are ignored), the
+    tokenizer the corpus asks for when they name none."""
     parser = argparse.ArgumentParser(add_help=False)
     defaults = TokenizerConfig()
-    parser.add_argument("--tokenizer", default=defaults.kind.value)
+    parser.add_argument("--tokenizer")
     parser.add_argument("--filters", default=defaults.filters)
     parser.add_argument("--lower", action=argparse.BooleanOptionalAction, default=defaults.lower)
     known, _others = parser.parse_known_args(options)
-    return TokenizerConfig(kind=known.tokenizer, filters=known.filters, lower=known.lower)
+    kind = known.tokenizer or choose_tokenizer_kind(source_sample(corpus))
+    return TokenizerConfig(kind=kind, filters=known.filters, lower=known.lower)
 
 
 def train(texts: Texts, folder: Path, options: list[str]) -> float:
@@ -164,7 +171,7 @@ def run_case(name: str, workspace: Path, extra: list[str], baselines_only: bool)
         "options": options,
     }
     if baselines_only:
-        tokenizer = parsed_tokenizer(options)
+        tokenizer = parsed_tokenizer(options, texts.training)
     else:
         folder = workspace / name
         row["train_seconds"] = train(texts, folder, options)
@@ -261,6 +268,7 @@ def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--max-epochs", type=int, help="pass --epochs N to rnngen train (default: its own bound)")
     parser.add_argument("--baselines-only", action="store_true", help="skip training: only the baselines")
     parser.add_argument("--json", type=Path, help="write every row to this file")
+    parser.add_argument("--keep", type=Path, help="copy each trained model folder into this folder")
     options = parser.parse_args(argv)
     unknown = [name for name in options.only.split(",") if name not in CASES]
     if unknown:
@@ -282,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
         for name in options.only.split(","):
             row = run_case(name, Path(workspace), extra, options.baselines_only)
             rows.append(row)
+            if options.keep is not None and not options.baselines_only:
+                shutil.copytree(Path(workspace) / name, options.keep / name, dirs_exist_ok=True)
             print(format_line(table_cells(row)) + f"  {row['heldout']}", flush=True)
             if options.json is not None:
                 # Written after every case, so a long run that fails late keeps what it measured.
