@@ -363,7 +363,7 @@ def test_a_second_run_with_the_same_held_out_lines_reuses_their_counts(
     assert load_split(prepared, held_out) is not None
 
 
-def test_default_validation_is_a_tenth_of_a_small_corpus_a_twentieth_of_a_larger_one_up_to_a_quarter_million_tokens() -> None:
+def test_default_validation_is_a_tenth_then_a_twentieth_of_the_lines_up_to_a_quarter_million_tokens() -> None:
     from rnngen.train.setup import resolve_val_split
 
     assert resolve_val_split(150, 3_000, None, False) == 0.0  # too few lines to spare any

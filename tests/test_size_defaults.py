@@ -4,6 +4,9 @@ names is kept."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from rnngen.config import (
@@ -17,6 +20,7 @@ from rnngen.config import (
     EngineKind,
 )
 from rnngen.train.setup import resolve_architecture, resolve_ema, resolve_sampled_softmax
+from tests.conftest import SEED_TEXT, rnngen
 
 
 def settled(architecture: ArchitectureConfig) -> tuple[object, ...]:
@@ -73,3 +77,18 @@ def test_a_large_vocabulary_gets_a_sampled_softmax_on_the_numpy_engine() -> None
     assert resolve_sampled_softmax(None, large, real, keras) == 0
     assert resolve_sampled_softmax(0, large, real, numpy) == 0
     assert resolve_sampled_softmax(512, 100, real, numpy) == 512
+
+
+def test_a_run_records_the_average_it_chose(tmp_path: Path) -> None:
+    # 1,200 lines of five words: real text, 17 batches of up to 64 lines an epoch once a tenth is held out.
+    words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "log"]
+    lines = [" ".join(words[(line + step) % len(words)] for step in range(5)) for line in range(1_200)]
+    (tmp_path / "real.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "seed.txt").write_text(SEED_TEXT + "\n", encoding="utf-8")
+    for corpus in ("real.txt", "seed.txt"):
+        result = rnngen("train", corpus, "--epochs", "1", "--units", "8", "--embedding-dim", "8", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    real = json.loads((tmp_path / "models" / "real" / "config.json").read_text(encoding="utf-8"))["training"]
+    assert real["ema"] == round(1 - 1 / 17, 6) and real["sampled_softmax"] == 0
+    seed = json.loads((tmp_path / "models" / "seed" / "config.json").read_text(encoding="utf-8"))["training"]
+    assert seed["ema"] == 0.0 and seed["sampled_softmax"] == 0
