@@ -10,6 +10,7 @@ the notebook's, is learned by heart either way, and whole words keep `-n` counti
 from __future__ import annotations
 
 import io
+import re
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -25,18 +26,18 @@ SAMPLE_BYTES = 1 << 20
 KOREAN_LETTER_SHARE = 0.5
 
 
-def is_hangul(character: str) -> bool:
-    """A Hangul syllable (가-힣) or jamo, compatibility jamo included (ㅋ, ㅠ)."""
-    code = ord(character)
-    return 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F
+# What is not a Hangul syllable (가-힣) or jamo, compatibility jamo included (ㅋ, ㅠ); what is not a letter
+# of any script. Removing them and measuring what is left counts in one pass of C.
+_NOT_HANGUL = re.compile("[^\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
+_NOT_LETTER = re.compile(r"[\W\d_]+")
 
 
 def choose_tokenizer_kind(sample: str) -> TokenizerKind:
     """morph for a sample whose letters are mostly Hangul and that holds at least REAL_TEXT_MIN_TOKENS
     whitespace-separated words; word otherwise."""
-    letters = [character for character in sample if character.isalpha()]
-    korean = sum(1 for character in letters if is_hangul(character))
-    is_korean = bool(letters) and korean >= KOREAN_LETTER_SHARE * len(letters)
+    letters = len(_NOT_LETTER.sub("", sample))
+    hangul = len(_NOT_HANGUL.sub("", sample))
+    is_korean = letters > 0 and hangul >= KOREAN_LETTER_SHARE * letters
     is_real_text = len(sample.split()) >= REAL_TEXT_MIN_TOKENS
     return TokenizerKind.morph if is_korean and is_real_text else TokenizerKind.word
 
