@@ -87,3 +87,19 @@ def test_train_chooses_and_says_so(tmp_path: Path) -> None:
     assert seed.returncode == 0, seed.stderr
     assert trained_tokenizer(tmp_path / "seed") == "word"
     assert seed.stderr == ""
+
+
+def test_without_kiwi_korean_text_keeps_whole_words_and_says_how_to_get_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rnngen.cli.app import _default_tokenizer_kind
+    from rnngen.errors import MissingDependencyError
+    from rnngen.text import korean
+
+    def missing() -> None:
+        raise MissingDependencyError(korean.MISSING_KIWI_MESSAGE)
+
+    monkeypatch.setattr(korean, "require_kiwipiepy", missing)
+    (tmp_path / "ko.txt").write_text(korean_text(REAL_TEXT_MIN_TOKENS), encoding="utf-8")
+    assert _default_tokenizer_kind(str(tmp_path / "ko.txt"), quiet=True) is TokenizerKind.word
+    assert 'pip install "rnngen[ko]"' in capsys.readouterr().err
