@@ -360,7 +360,6 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     architecture = resolve_architecture(request.architecture, corpus.counts.tokens)
     model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
     draws = resolve_sampled_softmax(training.sampled_softmax, vocabulary.size, corpus.counts.tokens, engine)
-    training = replace(training, sampled_softmax=draws)
     # A sampled softmax scores far fewer words than the vocabulary, so its batches may hold more positions.
     training_plan = data_plan(
         corpus.stream,
@@ -372,9 +371,9 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     )
     if training_plan is None:
         raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
-    training = replace(
-        training, ema=resolve_ema(training.ema, len(training_plan.batches), corpus.counts.tokens, engine)
-    )
+    # The settings chosen by the corpus, now that the vocabulary and the batches an epoch are known.
+    decay = resolve_ema(training.ema, len(training_plan.batches), corpus.counts.tokens, engine)
+    training = replace(training, sampled_softmax=draws, ema=decay)
     validation_plan = (
         None
         if corpus.validation_stream is None
