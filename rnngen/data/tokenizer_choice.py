@@ -13,7 +13,7 @@ import io
 import re
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import TextIO
 
 from rnngen.config import REAL_TEXT_MIN_TOKENS, TokenizerKind
 from rnngen.data.corpus import text_files
@@ -46,10 +46,12 @@ class _ReplayedInput(io.RawIOBase):
     """Bytes already read from a stream, then the rest of the stream: standard input read from the start
     again after a sample of it was taken."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, original: TextIO) -> None:
         self._head = head
-        self._rest = rest
-        self.original: object = None
+        # The text wrapper is held, not only its bytes, so that it is not collected (and its stream
+        # closed) while the rest is read.
+        self._original = original
+        self._rest = original.buffer
 
     def readable(self) -> bool:
         return True
@@ -69,12 +71,8 @@ class _ReplayedInput(io.RawIOBase):
 def _sample_standard_input(limit: int) -> bytes:
     """The first ``limit`` bytes of standard input, which is then put back so that reading the corpus
     still starts from its first byte."""
-    original = sys.stdin
-    head = original.buffer.read(limit)
-    replayed = _ReplayedInput(head, original.buffer)
-    # Held, so that the original wrapper is not collected (and its stream closed) while it is read.
-    replayed.original = original
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(replayed), encoding="utf-8")
+    head = sys.stdin.buffer.read(limit)
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(_ReplayedInput(head, sys.stdin)), encoding="utf-8")
     return head
 
 
