@@ -57,6 +57,14 @@ class TokenizerConfig:
 REGULARISER_RATES = ("dropout_input", "dropout_hidden", "dropout_output", "dropout_embedding", "weight_drop")
 # The scales of its penalties on the last layer's activations (any value from 0 up).
 ACTIVATION_PENALTIES = ("activation_regularization", "temporal_activation_regularization")
+# The regularisers the corpus and the engine choose when the user names none (SizeDefaults).
+AUTO_REGULARISERS = (
+    "dropout_input",
+    "dropout_output",
+    "dropout_embedding",
+    "weight_drop",
+    *ACTIVATION_PENALTIES,
+)
 
 
 @dataclass(frozen=True)
@@ -76,25 +84,27 @@ class ArchitectureConfig:
     dropout: float | None = None
     # Share the embedding matrix with the output layer; needs a last-layer width of embedding_dim.
     tie_embeddings: bool | None = None
-    # AWD-LSTM's regularisers (Merity et al. 2018), all off by default; each is a rate in [0, 1), and
-    # kept values are scaled by 1 / (1 - rate), so nothing changes where they are off (validation).
+    # AWD-LSTM's regularisers (Merity et al. 2018); each is a rate in [0, 1), and kept values are scaled
+    # by 1 / (1 - rate), so nothing changes where they are off (validation). Those left at None are
+    # chosen by the corpus's size and the engine, like the sizes above: on for real text with the numpy
+    # engine (REGULARISED_TEXT), off otherwise.
     # Locked (variational) dropout: one mask per sequence, the same at every time step (Gal and
     # Ghahramani 2016), on the embedding's outputs (AWD-LSTM's dropouti), between recurrent layers
     # (dropouth) and on the last layer's outputs (its dropout).
-    dropout_input: float = 0.0
+    dropout_input: float | None = None
     dropout_hidden: float = 0.0
-    dropout_output: float = 0.0
+    dropout_output: float | None = None
     # Word-level embedding dropout (dropoute): whole rows of the embedding matrix dropped per batch, so
     # a word is dropped wherever it occurs in the batch.
-    dropout_embedding: float = 0.0
+    dropout_embedding: float | None = None
     # DropConnect on the recurrent kernels (wdrop, weight drop): one mask per batch and layer.
-    weight_drop: float = 0.0
+    weight_drop: float | None = None
     # Penalties added to the training loss (Merity et al. 2017, "Revisiting Activation Regularization
     # for Language RNNs"; AWD-LSTM's alpha and beta): AR, this times the mean square of the last layer's
     # outputs after its dropout, keeps activations small; TAR, this times the mean square of the change
     # of its outputs (before dropout) from one step to the next, keeps the state from jumping about.
-    activation_regularization: float = 0.0
-    temporal_activation_regularization: float = 0.0
+    activation_regularization: float | None = None
+    temporal_activation_regularization: float | None = None
 
     def __post_init__(self) -> None:
         # Accept plain strings ("gru") from Python callers; the engine compares enum members.
@@ -108,7 +118,8 @@ class ArchitectureConfig:
             if value is not None and not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1)")
         for name in ACTIVATION_PENALTIES:
-            if getattr(self, name) < 0.0:
+            value = getattr(self, name)
+            if value is not None and value < 0.0:
                 raise ValueError(f"{name} must be at least 0")
         if self.tie_embeddings and self.units is not None and self.embedding_dim is not None:
             width = self.units * (2 if self.bidirectional else 1)
@@ -121,12 +132,19 @@ class ArchitectureConfig:
 
 @dataclass(frozen=True)
 class SizeDefaults:
-    """The network sizes, dropout and tying a corpus of some size gets when the user names none."""
+    """The network sizes, dropout, tying and regularisers a corpus of some size gets when the user names
+    none."""
 
     embedding_dim: int
     units: int
     dropout: float
     tie_embeddings: bool
+    dropout_input: float = 0.0
+    dropout_output: float = 0.0
+    dropout_embedding: float = 0.0
+    weight_drop: float = 0.0
+    activation_regularization: float = 0.0
+    temporal_activation_regularization: float = 0.0
 
 
 # Below REAL_TEXT_MIN_TOKENS training tokens (a handful of sentences, like the notebook's) the model is
@@ -136,6 +154,23 @@ SMALL_TEXT = SizeDefaults(embedding_dim=64, units=128, dropout=0.0, tie_embeddin
 # cuts of PTB and NSMC in benchmarks/RESULTS.md scored fewer held-out bits per character.
 REAL_TEXT = SizeDefaults(embedding_dim=128, units=128, dropout=0.3, tie_embeddings=True)
 REAL_TEXT_MIN_TOKENS = 5_000
+# The numpy engine has every AWD-LSTM regulariser, and with them a wider network generalises better
+# instead of learning the training lines by heart: on PTB's first 10,000 lines 256 units with locked
+# dropouts, word dropout, weight drop, AR and TAR scored 1.537 held-out bits per character against
+# 1.562 for REAL_TEXT's network (128 units with the regularisers: worse than 256 without more epochs)
+# (benchmarks/RESULTS.md). The Keras engine lacks weight drop, AR and TAR, so it keeps REAL_TEXT's.
+REGULARISED_TEXT = SizeDefaults(
+    embedding_dim=256,
+    units=256,
+    dropout=0.0,
+    tie_embeddings=True,
+    dropout_input=0.25,
+    dropout_output=0.4,
+    dropout_embedding=0.1,
+    weight_drop=0.3,
+    activation_regularization=2.0,
+    temporal_activation_regularization=1.0,
+)
 
 
 @dataclass(frozen=True)
@@ -171,8 +206,13 @@ class ModelConfig:
 
     @classmethod
     def for_corpus(cls, architecture: ArchitectureConfig, vocab_size: int, max_len: int) -> ModelConfig:
-        """The model of an architecture whose every field is settled (see resolve_architecture)."""
-        return cls(vocab_size=vocab_size, max_len=max_len, **dataclasses.asdict(architecture))
+        """The model of an architecture whose sizes are settled (see resolve_architecture); a regulariser
+        still left open is off, as for a network built outside a training run."""
+        fields = dataclasses.asdict(architecture)
+        for name in AUTO_REGULARISERS:
+            if fields[name] is None:
+                fields[name] = 0.0
+        return cls(vocab_size=vocab_size, max_len=max_len, **fields)
 
     @property
     def context_len(self) -> int:
@@ -233,6 +273,17 @@ AUTO_EMA_BOUNDS = (0.9, 0.999)
 AUTO_SAMPLED_SOFTMAX_MIN_VOCAB = 16_384
 AUTO_SAMPLED_SOFTMAX_DRAWS = 2_048
 
+# Real text trained with the numpy engine follows a cosine schedule (after a warm-up of
+# AUTO_WARMUP_STEPS updates, at most a tenth of the run) over a number of epochs planned from the batches
+# an epoch: about AUTO_PLANNED_UPDATES updates, within AUTO_EPOCH_BOUNDS epochs. The run's length is
+# known when it starts, and the rate's last fall settles the weights: on PTB's first 10,000 lines (156
+# batches an epoch) validation reached its floor after about 1,700 updates of a 20-epoch cosine
+# (benchmarks/RESULTS.md). Without a plan, UNPLANNED_EPOCHS is an upper bound for early stopping.
+AUTO_PLANNED_UPDATES = 2_000
+AUTO_EPOCH_BOUNDS = (8, 40)
+AUTO_WARMUP_STEPS = 100
+UNPLANNED_EPOCHS = 200
+
 # The halving on a plateau waits for at least this many updates without improvement (and at least
 # reduce_lr_patience epochs): on a small corpus an epoch is a step or two, and one noisy epoch is no
 # plateau. Halved after single epochs of two steps, the README's Korean example stalled for good.
@@ -243,8 +294,9 @@ PLATEAU_MIN_STEPS = 50
 class TrainingConfig:
     """How the model is fitted."""
 
-    # An upper bound: training stops earlier once the monitored loss stops improving.
-    epochs: int = 200
+    # An upper bound: training stops earlier once the monitored loss stops improving. None: UNPLANNED_EPOCHS,
+    # or with a cosine or linear schedule a length planned from the batches an epoch (resolve_schedule).
+    epochs: int | None = None
     batch_size: int = 64
     # Well above Adam's customary 0.001: a batch holds whole lines (about 1,500 words on PTB), so an
     # epoch has few updates, and with clipping and halving on a plateau a larger step converges several
@@ -278,9 +330,10 @@ class TrainingConfig:
     # Lines on their own, or one stream cut into windows of max_len - 1 positions.
     context: ContextKind = ContextKind.line
     # The rate's course through the run (ScheduleKind), and the steps of a linear warm-up from
-    # --learning-rate / warmup_steps to the full rate at the start of the run (0: none).
-    lr_schedule: ScheduleKind = ScheduleKind.decay
-    warmup_steps: int = 0
+    # --learning-rate / warmup_steps to the full rate at the start of the run (0: none). None: chosen by
+    # the corpus and the engine (rnngen.train.setup.resolve_schedule).
+    lr_schedule: ScheduleKind | None = None
+    warmup_steps: int | None = None
     # The decay of an exponential moving average of the weights, taken after every step, which
     # validation, early stopping, checkpoints' best weights and the saved model use while the raw
     # weights go on training (Polyak averaging; 0: off, the raw weights are used). None: chosen by the
@@ -299,8 +352,9 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         # Accept plain strings ("cosine") from Python callers and from checkpoints' settings.
         object.__setattr__(self, "context", ContextKind(self.context))
-        object.__setattr__(self, "lr_schedule", ScheduleKind(self.lr_schedule))
-        if self.epochs < 1:
+        if self.lr_schedule is not None:
+            object.__setattr__(self, "lr_schedule", ScheduleKind(self.lr_schedule))
+        if self.epochs is not None and self.epochs < 1:
             raise ValueError("epochs must be at least 1")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -324,16 +378,31 @@ class TrainingConfig:
             raise ValueError("lr_decay must be in (0, 1]")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError("clip_norm must be positive")
-        if self.warmup_steps < 0:
+        if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ValueError("warmup_steps must be at least 0")
         if self.ema is not None and not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be in [0, 1) (0: off)")
         if self.sampled_softmax is not None and self.sampled_softmax < 0:
             raise ValueError("sampled_softmax must be at least 0 (0: the full softmax)")
-        if self.lr_schedule is not ScheduleKind.decay and self.lr_decay < 1.0:
+        if self.lr_schedule not in (None, ScheduleKind.decay) and self.lr_decay < 1.0:
+            assert self.lr_schedule is not None
             raise ValueError(
                 f"lr_schedule {self.lr_schedule.value} takes the rate to zero itself; leave --lr-decay at 1"
             )
+
+    @property
+    def planned_epochs(self) -> int:
+        """The epochs of a run whose settings are resolved (rnngen.train.setup.resolve_schedule)."""
+        if self.epochs is None:
+            raise ValueError("the epochs are not resolved yet")
+        return self.epochs
+
+    @property
+    def schedule(self) -> ScheduleKind:
+        """The schedule of a run whose settings are resolved."""
+        if self.lr_schedule is None:
+            raise ValueError("the learning-rate schedule is not resolved yet")
+        return self.lr_schedule
 
 
 # A duration as --max-time and --checkpoint-every take it: hours, minutes and seconds, each at most once

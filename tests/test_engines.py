@@ -19,6 +19,7 @@ from rnngen.config import (
     EngineKind,
     ExecutionConfig,
     PrecisionKind,
+    ScheduleKind,
     TrainingConfig,
     XlaKind,
 )
@@ -121,12 +122,16 @@ def test_train_corpus_takes_its_settings_by_keyword_only(tmp_path: Path) -> None
         train_corpus(tmp_path / "seed.txt", tmp_path / "model", None)  # type: ignore[misc]
 
 
+# Epoch controls are built from resolved settings (rnngen.train.setup.resolve_schedule).
+DECAY = ScheduleKind.decay
+
+
 def snapshots() -> list[np.ndarray]:
     return [np.zeros(1)]
 
 
 def test_epoch_controls_decay_halve_and_stop_as_keras_callbacks_do() -> None:
-    training = TrainingConfig(learning_rate=0.01, lr_decay=0.5, patience=2, reduce_lr_patience=1)
+    training = TrainingConfig(learning_rate=0.01, lr_decay=0.5, patience=2, reduce_lr_patience=1, lr_schedule=DECAY)
     controls = EpochControls.for_training(training, steps_per_epoch=100)
     values = [3.0, 2.0, 2.5, 1.5, 1.6, 1.7]
     rates, stopped_after = [], None
@@ -144,7 +149,7 @@ def test_epoch_controls_decay_halve_and_stop_as_keras_callbacks_do() -> None:
 
 
 def test_epoch_controls_resume_exactly_where_they_stopped() -> None:
-    training = TrainingConfig(learning_rate=0.01, lr_decay=0.8, patience=3, reduce_lr_patience=1)
+    training = TrainingConfig(learning_rate=0.01, lr_decay=0.8, patience=3, reduce_lr_patience=1, lr_schedule=DECAY)
     values = [3.0, 2.0, 2.05, 2.1, 1.0, 1.2, 1.3, 1.4, 1.5]
 
     def run(controls: EpochControls, epochs: range) -> list[tuple[float, bool]]:
@@ -160,12 +165,12 @@ def test_epoch_controls_resume_exactly_where_they_stopped() -> None:
 
 
 def test_the_halving_waits_for_enough_updates_not_one_noisy_little_epoch() -> None:
-    training = TrainingConfig(reduce_lr_patience=1)
+    training = TrainingConfig(reduce_lr_patience=1, lr_schedule=DECAY)
     plateau = EpochControls.for_training(training, steps_per_epoch=2).plateau
     assert plateau is not None and plateau.patience == math.ceil(PLATEAU_MIN_STEPS / 2)
     plateau = EpochControls.for_training(training, steps_per_epoch=PLATEAU_MIN_STEPS).plateau
     assert plateau is not None and plateau.patience == 1
-    assert EpochControls.for_training(TrainingConfig(reduce_lr_patience=0), 1).plateau is None
+    assert EpochControls.for_training(TrainingConfig(reduce_lr_patience=0, lr_schedule=DECAY), 1).plateau is None
 
 
 def test_both_engines_start_the_output_bias_at_the_corpus_word_frequencies(tmp_path: Path) -> None:

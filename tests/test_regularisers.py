@@ -188,7 +188,10 @@ def test_a_cosine_or_linear_schedule_replaces_decay_and_halving() -> None:
     with pytest.raises(ValueError, match="lr_schedule cosine"):
         TrainingConfig(lr_schedule=ScheduleKind.cosine, lr_decay=0.5)
     assert EpochControls.for_training(TrainingConfig(lr_schedule=ScheduleKind.linear), 10).plateau is None
-    assert EpochControls.for_training(TrainingConfig(warmup_steps=3), 10).plateau is not None
+    decay = TrainingConfig(warmup_steps=3, lr_schedule=ScheduleKind.decay)
+    assert EpochControls.for_training(decay, 10).plateau is not None
+    with pytest.raises(ValueError, match="not resolved"):
+        EpochControls.for_training(TrainingConfig(), 10)
     assert TrainingConfig(lr_schedule="cosine").lr_schedule is ScheduleKind.cosine  # type: ignore[arg-type]
 
 

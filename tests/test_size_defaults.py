@@ -1,6 +1,6 @@
 """The network a corpus gets when the user names no sizes: small and untied for a few sentences,
-tied with dropout for real text; the numpy engine's moving average and sampled softmax; whatever the user
-names is kept."""
+tied and regularised for real text (wider with the numpy engine's regularisers); the numpy engine's
+moving average, sampled softmax and planned cosine schedule; whatever the user names is kept."""
 
 from __future__ import annotations
 
@@ -11,15 +11,24 @@ import pytest
 
 from rnngen.config import (
     AUTO_EMA_BOUNDS,
+    AUTO_EPOCH_BOUNDS,
+    AUTO_PLANNED_UPDATES,
+    AUTO_REGULARISERS,
     AUTO_SAMPLED_SOFTMAX_DRAWS,
     AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
+    AUTO_WARMUP_STEPS,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
+    REGULARISED_TEXT,
     SMALL_TEXT,
+    UNPLANNED_EPOCHS,
     ArchitectureConfig,
     EngineKind,
+    ScheduleKind,
+    SizeDefaults,
+    TrainingConfig,
 )
-from rnngen.train.setup import resolve_architecture, resolve_ema, resolve_sampled_softmax
+from rnngen.train.setup import resolve_architecture, resolve_ema, resolve_sampled_softmax, resolve_schedule
 from tests.conftest import SEED_TEXT, rnngen
 
 
@@ -27,28 +36,98 @@ def settled(architecture: ArchitectureConfig) -> tuple[object, ...]:
     return (architecture.embedding_dim, architecture.units, architecture.dropout, architecture.tie_embeddings)
 
 
-def test_a_few_sentences_get_the_small_network() -> None:
-    chosen = resolve_architecture(ArchitectureConfig(), REAL_TEXT_MIN_TOKENS - 1)
+def regularisers(architecture: ArchitectureConfig | SizeDefaults) -> dict[str, object]:
+    return {name: getattr(architecture, name) for name in AUTO_REGULARISERS}
+
+
+NUMPY, KERAS = EngineKind.numpy, EngineKind.keras
+
+
+@pytest.mark.parametrize("engine", [NUMPY, KERAS])
+def test_a_few_sentences_get_the_small_network_without_regularisers(engine: EngineKind) -> None:
+    chosen = resolve_architecture(ArchitectureConfig(), REAL_TEXT_MIN_TOKENS - 1, engine)
     assert settled(chosen) == (SMALL_TEXT.embedding_dim, SMALL_TEXT.units, SMALL_TEXT.dropout, False)
+    assert set(regularisers(chosen).values()) == {0.0}
 
 
-def test_real_text_gets_the_tied_network_with_dropout() -> None:
-    chosen = resolve_architecture(ArchitectureConfig(), REAL_TEXT_MIN_TOKENS)
+def test_real_text_gets_the_regularised_network_on_the_numpy_engine() -> None:
+    chosen = resolve_architecture(ArchitectureConfig(), REAL_TEXT_MIN_TOKENS, NUMPY)
+    units = REGULARISED_TEXT.units
+    assert settled(chosen) == (units, units, REGULARISED_TEXT.dropout, True)
+    assert regularisers(chosen) == regularisers(REGULARISED_TEXT)
+    assert chosen.weight_drop > 0 and chosen.activation_regularization > 0 and chosen.dropout_input > 0
+
+
+def test_real_text_gets_the_tied_network_with_dropout_on_the_keras_engine() -> None:
+    # Keras lacks weight drop, AR and TAR: it keeps the network measured without them.
+    chosen = resolve_architecture(ArchitectureConfig(), REAL_TEXT_MIN_TOKENS, KERAS)
     assert settled(chosen) == (REAL_TEXT.units, REAL_TEXT.units, REAL_TEXT.dropout, True)
+    assert set(regularisers(chosen).values()) == {0.0}
 
 
 def test_the_embedding_follows_the_units_when_tied() -> None:
-    assert settled(resolve_architecture(ArchitectureConfig(units=256), 10**6))[:2] == (256, 256)
-    bidirectional = resolve_architecture(ArchitectureConfig(units=32, bidirectional=True), 10**6)
+    assert settled(resolve_architecture(ArchitectureConfig(units=96), 10**6, NUMPY))[:2] == (96, 96)
+    bidirectional = resolve_architecture(ArchitectureConfig(units=32, bidirectional=True), 10**6, KERAS)
     assert settled(bidirectional) == (64, 32, REAL_TEXT.dropout, True)
-    assert settled(resolve_architecture(ArchitectureConfig(embedding_dim=96, tie_embeddings=True), 10))[:2] == (96, 96)
+    tied = ArchitectureConfig(embedding_dim=96, tie_embeddings=True)
+    assert settled(resolve_architecture(tied, 10, NUMPY))[:2] == (96, 96)
 
 
 def test_what_the_user_names_is_kept() -> None:
     named = ArchitectureConfig(embedding_dim=32, units=64, dropout=0.0, tie_embeddings=False)
-    assert settled(resolve_architecture(named, 10**6)) == (32, 64, 0.0, False)
+    assert settled(resolve_architecture(named, 10**6, NUMPY)) == (32, 64, 0.0, False)
     # An embedding of another width than the units cannot be tied, so auto leaves it untied.
-    assert settled(resolve_architecture(ArchitectureConfig(embedding_dim=32), 10**6))[3] is False
+    assert settled(resolve_architecture(ArchitectureConfig(embedding_dim=32), 10**6, NUMPY))[3] is False
+    # A regulariser named (0 included) is kept; the others are still chosen.
+    chosen = resolve_architecture(ArchitectureConfig(weight_drop=0.0, dropout_input=0.5), 10**6, NUMPY)
+    assert (chosen.weight_drop, chosen.dropout_input) == (0.0, 0.5)
+    assert chosen.dropout_output == REGULARISED_TEXT.dropout_output
+    assert (
+        resolve_architecture(ArchitectureConfig(activation_regularization=3.0), 10, KERAS).activation_regularization
+        == 3.0
+    )
+
+
+def resolved_schedule(
+    steps: int, tokens: int = 10**6, engine: EngineKind = NUMPY, **given: object
+) -> tuple[object, ...]:
+    training = resolve_schedule(TrainingConfig(**given), steps, tokens, engine)  # type: ignore[arg-type]
+    return training.lr_schedule, training.epochs, training.warmup_steps
+
+
+def test_real_text_on_the_numpy_engine_gets_a_cosine_over_planned_epochs() -> None:
+    lowest, highest = AUTO_EPOCH_BOUNDS
+    # About AUTO_PLANNED_UPDATES updates: 156 batches an epoch (PTB's first 10,000 lines) make 13 epochs.
+    assert resolved_schedule(156) == (ScheduleKind.cosine, 13, AUTO_WARMUP_STEPS)
+    assert -(-AUTO_PLANNED_UPDATES // 156) == 13
+    # Within the bounds: a large corpus still gets several epochs, a small one not hundreds.
+    assert resolved_schedule(5_000)[1] == lowest
+    assert resolved_schedule(60) == (ScheduleKind.cosine, 34, AUTO_WARMUP_STEPS)
+    # The warm-up is at most a tenth of the run.
+    assert resolved_schedule(20) == (ScheduleKind.cosine, highest, highest * 20 // 10)
+    assert resolved_schedule(2) == (ScheduleKind.cosine, highest, highest * 2 // 10)
+
+
+def test_the_decay_schedule_stays_where_the_cosine_is_not_chosen() -> None:
+    unplanned = (ScheduleKind.decay, UNPLANNED_EPOCHS, 0)
+    assert resolved_schedule(156, engine=KERAS) == unplanned
+    assert resolved_schedule(156, tokens=REAL_TEXT_MIN_TOKENS - 1) == unplanned
+    # --lr-decay asks for the per-epoch decay.
+    assert resolved_schedule(156, lr_decay=0.8) == unplanned
+
+
+def test_a_schedule_epochs_or_warm_up_named_are_kept() -> None:
+    assert resolved_schedule(156, epochs=5) == (ScheduleKind.cosine, 5, 5 * 156 // 10)
+    assert resolved_schedule(156, epochs=30) == (ScheduleKind.cosine, 30, AUTO_WARMUP_STEPS)
+    assert resolved_schedule(156, warmup_steps=0) == (ScheduleKind.cosine, 13, 0)
+    assert resolved_schedule(156, lr_schedule="decay") == (ScheduleKind.decay, UNPLANNED_EPOCHS, 0)
+    # A cosine named on the Keras engine is planned too, but warms up only when asked to.
+    assert resolved_schedule(156, engine=KERAS, lr_schedule="linear") == (ScheduleKind.linear, 13, 0)
+    assert resolved_schedule(156, engine=KERAS, lr_schedule="cosine", warmup_steps=7, epochs=3) == (
+        ScheduleKind.cosine,
+        3,
+        7,
+    )
 
 
 def test_an_impossible_tie_is_refused_when_both_sizes_are_named() -> None:
@@ -79,7 +158,7 @@ def test_a_large_vocabulary_gets_a_sampled_softmax_on_the_numpy_engine() -> None
     assert resolve_sampled_softmax(512, 100, real, numpy) == 512
 
 
-def test_a_run_records_the_average_it_chose(tmp_path: Path) -> None:
+def test_a_run_records_the_average_schedule_and_regularisers_it_chose(tmp_path: Path) -> None:
     # 1,200 lines of five words: real text, 17 batches of up to 64 lines an epoch once a tenth is held out.
     words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "log"]
     lines = [" ".join(words[(line + step) % len(words)] for step in range(5)) for line in range(1_200)]
@@ -88,7 +167,16 @@ def test_a_run_records_the_average_it_chose(tmp_path: Path) -> None:
     for corpus in ("real.txt", "seed.txt"):
         result = rnngen("train", corpus, "--epochs", "1", "--units", "8", "--embedding-dim", "8", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-    real = json.loads((tmp_path / "models" / "real" / "config.json").read_text(encoding="utf-8"))["training"]
+    real_config = json.loads((tmp_path / "models" / "real" / "config.json").read_text(encoding="utf-8"))
+    real = real_config["training"]
     assert real["ema"] == round(1 - 1 / 17, 6) and real["sampled_softmax"] == 0
-    seed = json.loads((tmp_path / "models" / "seed" / "config.json").read_text(encoding="utf-8"))["training"]
+    # The cosine over the one epoch asked for, warming up over a tenth of its 17 steps.
+    assert (real["lr_schedule"], real["epochs"], real["warmup_steps"]) == ("cosine", 1, 1)
+    assert regularisers(ArchitectureConfig(**{name: real_config["model"][name] for name in AUTO_REGULARISERS})) == (
+        regularisers(REGULARISED_TEXT)
+    )
+    seed_config = json.loads((tmp_path / "models" / "seed" / "config.json").read_text(encoding="utf-8"))
+    seed = seed_config["training"]
     assert seed["ema"] == 0.0 and seed["sampled_softmax"] == 0
+    assert (seed["lr_schedule"], seed["epochs"], seed["warmup_steps"]) == ("decay", 1, 0)
+    assert {seed_config["model"][name] for name in AUTO_REGULARISERS} == {0.0}

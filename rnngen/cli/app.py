@@ -19,12 +19,17 @@ import typer
 
 from rnngen.config import (
     AUTO_EMA_BOUNDS,
+    AUTO_EPOCH_BOUNDS,
+    AUTO_PLANNED_UPDATES,
     AUTO_SAMPLED_SOFTMAX_DRAWS,
     AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
+    AUTO_WARMUP_STEPS,
     KERAS_FILTERS,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
+    REGULARISED_TEXT,
     SMALL_TEXT,
+    UNPLANNED_EPOCHS,
     ArchitectureConfig,
     CellKind,
     ContextKind,
@@ -96,6 +101,13 @@ _ARCHITECTURE = ArchitectureConfig()
 # How the help names the defaults that a real corpus changes (rnngen.train.setup.resolve_architecture).
 _REAL = f"from {REAL_TEXT_MIN_TOKENS:,} training tokens"
 _TRAINING = TrainingConfig()
+
+
+def _regulariser_default(name: str) -> str:
+    """How the help names a regulariser's default: on for real text with the numpy engine."""
+    return f"0; numpy {_REAL}, {getattr(REGULARISED_TEXT, name):g}"
+
+
 _TOKENIZER = TokenizerConfig()
 _GENERATION = GenerationConfig()
 _EXECUTION = ExecutionConfig()
@@ -299,7 +311,7 @@ def train(
             min=1,
             metavar="INTEGER",
             help="Units per recurrent layer.",
-            show_default=f"{SMALL_TEXT.units}; {_REAL}, {REAL_TEXT.units}",
+            show_default=f"{SMALL_TEXT.units}; {_REAL}, numpy {REGULARISED_TEXT.units}, Keras {REAL_TEXT.units}",
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.units,
@@ -310,7 +322,8 @@ def train(
             max=0.99,
             metavar="FLOAT",
             help="Dropout before each layer.",
-            show_default=f"{SMALL_TEXT.dropout:g}; {_REAL}, {REAL_TEXT.dropout:g}",
+            show_default=f"{SMALL_TEXT.dropout:g}; {_REAL}, numpy {REGULARISED_TEXT.dropout:g} "
+            f"(locked dropouts instead), Keras {REAL_TEXT.dropout:g}",
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.dropout,
@@ -324,13 +337,14 @@ def train(
         ),
     ] = _ARCHITECTURE.tie_embeddings,
     dropout_input: Annotated[
-        float,
+        Optional[float],
         typer.Option(
             min=0.0,
             max=0.99,
             metavar="FLOAT",
             help="Locked dropout on the word vectors: one mask per line or window, the same at every step "
             "(AWD-LSTM's dropouti).",
+            show_default=_regulariser_default("dropout_input"),
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.dropout_input,
@@ -345,63 +359,71 @@ def train(
         ),
     ] = _ARCHITECTURE.dropout_hidden,
     dropout_output: Annotated[
-        float,
+        Optional[float],
         typer.Option(
             min=0.0,
             max=0.99,
             metavar="FLOAT",
             help="Locked dropout on the last recurrent layer's outputs (AWD-LSTM's dropout).",
+            show_default=_regulariser_default("dropout_output"),
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.dropout_output,
     dropout_embedding: Annotated[
-        float,
+        Optional[float],
         typer.Option(
             min=0.0,
             max=0.99,
             metavar="FLOAT",
             help="Drop whole words: rows of the embedding matrix, anew for every batch (dropoute).",
+            show_default=_regulariser_default("dropout_embedding"),
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.dropout_embedding,
     weight_drop: Annotated[
-        float,
+        Optional[float],
         typer.Option(
             min=0.0,
             max=0.99,
             metavar="FLOAT",
             help="DropConnect on the recurrent kernels, one mask per batch (wdrop); numpy engine.",
+            show_default=_regulariser_default("weight_drop"),
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.weight_drop,
     activation_regularization: Annotated[
-        float,
+        Optional[float],
         typer.Option(
             "--ar",
             min=0.0,
             metavar="ALPHA",
             help="Add ALPHA x the mean square of the last layer's dropped outputs to the loss (AR, alpha: 2, "
             "say); numpy engine.",
+            show_default=_regulariser_default("activation_regularization"),
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.activation_regularization,
     temporal_activation_regularization: Annotated[
-        float,
+        Optional[float],
         typer.Option(
             "--tar",
             min=0.0,
             metavar="BETA",
             help="Add BETA x the mean square of the last layer's step-to-step change to the loss (TAR, beta: 1, "
             "say); numpy engine.",
+            show_default=_regulariser_default("temporal_activation_regularization"),
             rich_help_panel=_MODEL_PANEL,
         ),
     ] = _ARCHITECTURE.temporal_activation_regularization,
     epochs: Annotated[
-        int,
+        Optional[int],
         typer.Option(
             min=1,
             metavar="INTEGER",
-            help="Most epochs; training stops earlier when the loss stops improving.",
+            help="Most epochs; training stops earlier when the loss stops improving. A cosine or linear "
+            "schedule ends at the last.",
+            show_default=f"{UNPLANNED_EPOCHS}; cosine or linear: about {AUTO_PLANNED_UPDATES:,} updates, "
+            f"{AUTO_EPOCH_BOUNDS[0]} to {AUTO_EPOCH_BOUNDS[1]} epochs",
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.epochs,
@@ -445,19 +467,21 @@ def train(
         ),
     ] = _TRAINING.lr_decay,
     lr_schedule: Annotated[
-        ScheduleKind,
+        Optional[ScheduleKind],
         typer.Option(
             help="decay: --lr-decay after every epoch and halving on a plateau. cosine, linear: down to zero "
             "at the last step of --epochs.",
+            show_default=f"numpy {_REAL}: cosine (decay with --lr-decay); else decay",
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.lr_schedule,
     warmup_steps: Annotated[
-        int,
+        Optional[int],
         typer.Option(
             min=0,
             metavar="INTEGER",
             help="Raise the learning rate linearly to its full value over the first N updates.",
+            show_default=f"the cosine chosen by default: {AUTO_WARMUP_STEPS} (at most a tenth of the run); else 0",
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.warmup_steps,

@@ -104,7 +104,7 @@ class EpochControls:
     def for_training(cls, training: TrainingConfig, steps_per_epoch: int) -> EpochControls:
         plateau = None
         # A cosine or linear schedule takes the rate to zero on its own course: no halving on top.
-        if training.reduce_lr_patience > 0 and training.lr_schedule is ScheduleKind.decay:
+        if training.reduce_lr_patience > 0 and training.schedule is ScheduleKind.decay:
             # Epochs of at least PLATEAU_MIN_STEPS updates in all (see config.py).
             patience = max(training.reduce_lr_patience, math.ceil(PLATEAU_MIN_STEPS / steps_per_epoch))
             plateau = PlateauHalving(patience, training.reduce_lr_factor)

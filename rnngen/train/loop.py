@@ -103,7 +103,7 @@ class EpochLoop:
     def outline(self, engine: str) -> RunOutline:
         budget = self.run.request.budget
         return RunOutline(
-            epochs=self.run.training.epochs,
+            epochs=self.run.training.planned_epochs,
             steps_per_epoch=self.steps,
             engine=engine,
             may_stop_early=self.controls.early_stopping is not None,
@@ -119,7 +119,7 @@ class EpochLoop:
             self.reporter.on_train_begin(self.outline(engine))
             self.reporter.on_data_read(self.run.data_report)
         try:
-            for epoch in range(self.epochs_done, self.run.training.epochs):
+            for epoch in range(self.epochs_done, self.run.training.planned_epochs):
                 ending = self._epoch(epoch)
                 if ending is not None:
                     return ending
@@ -176,7 +176,7 @@ class EpochLoop:
             return Ending(stopped_early=True)
         # A time budget may also run out while the epoch is validated and checkpointed.
         spent = self.spent or self.watch.spent()
-        if spent is not None and epoch + 1 < run.training.epochs:
+        if spent is not None and epoch + 1 < run.training.planned_epochs:
             return Ending(budget_stop=BudgetStop(spent, epoch, self.steps, self.steps))
         return None
 

@@ -26,7 +26,7 @@ class StepSchedule:
         """The schedule of a run of ``training.epochs`` epochs of ``steps_per_epoch`` updates. Budgets
         (--max-steps, --max-time) play no part: they belong to a command and may differ between a run's
         commands, and must not change what a step computes."""
-        return cls(training.lr_schedule, training.warmup_steps, training.epochs * steps_per_epoch)
+        return cls(training.schedule, training.warmup_steps or 0, training.planned_epochs * steps_per_epoch)
 
     @property
     def is_constant(self) -> bool:

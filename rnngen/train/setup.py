@@ -18,6 +18,9 @@ import numpy as np
 from rnngen.config import (
     ACTIVATION_PENALTIES,
     AUTO_EMA_BOUNDS,
+    AUTO_EPOCH_BOUNDS,
+    AUTO_PLANNED_UPDATES,
+    AUTO_REGULARISERS,
     AUTO_SAMPLED_SOFTMAX_DRAWS,
     AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
     AUTO_VALIDATION_ENOUGH_TOKENS,
@@ -25,12 +28,15 @@ from rnngen.config import (
     AUTO_VALIDATION_MIN_LINES,
     AUTO_VALIDATION_MIN_SPLIT,
     AUTO_VALIDATION_SPLIT,
+    AUTO_WARMUP_STEPS,
     MAX_LEN_CAP,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
+    REGULARISED_TEXT,
     REGULARISER_RATES,
     SMALL_TEXT,
     STREAM_MAX_LEN,
+    UNPLANNED_EPOCHS,
     ArchitectureConfig,
     ContextKind,
     EngineKind,
@@ -93,11 +99,14 @@ def resolve_val_split(usable_lines: int, tokens: int, requested: float | None, h
     return min(share, AUTO_VALIDATION_MAX_TOKENS / tokens)
 
 
-def resolve_architecture(requested: ArchitectureConfig, training_tokens: int) -> ArchitectureConfig:
-    """The network with every size, dropout and tying the user left open chosen by the corpus's size:
-    SMALL_TEXT's below REAL_TEXT_MIN_TOKENS training tokens, REAL_TEXT's from there on (config.py).
-    An embedding left open matches the last layer's width when the output layer is to share it."""
-    defaults = REAL_TEXT if training_tokens >= REAL_TEXT_MIN_TOKENS else SMALL_TEXT
+def resolve_architecture(requested: ArchitectureConfig, training_tokens: int, engine: EngineKind) -> ArchitectureConfig:
+    """The network with every size, dropout, tying and regulariser the user left open chosen by the corpus's
+    size and the engine: SMALL_TEXT's below REAL_TEXT_MIN_TOKENS training tokens; from there on
+    REGULARISED_TEXT's for the numpy engine, which has every regulariser, and REAL_TEXT's for Keras
+    (config.py). An embedding left open matches the last layer's width when the output layer is to share it."""
+    defaults = SMALL_TEXT
+    if training_tokens >= REAL_TEXT_MIN_TOKENS:
+        defaults = REGULARISED_TEXT if engine is EngineKind.numpy else REAL_TEXT
     directions = 2 if requested.bidirectional else 1
     units, embedding_dim, tie = requested.units, requested.embedding_dim, requested.tie_embeddings
     if units is None and embedding_dim is not None and tie:
@@ -109,7 +118,13 @@ def resolve_architecture(requested: ArchitectureConfig, training_tokens: int) ->
     if tie is None:
         tie = defaults.tie_embeddings and units * directions == embedding_dim
     dropout = defaults.dropout if requested.dropout is None else requested.dropout
-    return replace(requested, embedding_dim=embedding_dim, units=units, dropout=dropout, tie_embeddings=tie)
+    regularisers = {
+        name: getattr(defaults, name) if getattr(requested, name) is None else getattr(requested, name)
+        for name in AUTO_REGULARISERS
+    }
+    return replace(
+        requested, embedding_dim=embedding_dim, units=units, dropout=dropout, tie_embeddings=tie, **regularisers
+    )
 
 
 def _numpy_real_text(training_tokens: int, engine: EngineKind) -> bool:
@@ -136,6 +151,33 @@ def resolve_ema(requested: float | None, steps_per_epoch: int, training_tokens: 
         return 0.0
     lowest, highest = AUTO_EMA_BOUNDS
     return round(min(max(1.0 - 1.0 / max(steps_per_epoch, 1), lowest), highest), 6)
+
+
+def resolve_schedule(
+    training: TrainingConfig, steps_per_epoch: int, training_tokens: int, engine: EngineKind
+) -> TrainingConfig:
+    """The training settings with the schedule, its warm-up and the epochs filled in where the user left
+    them open: for the numpy engine on real text (unless --lr-decay asks for the per-epoch decay) a cosine
+    schedule; a cosine or linear schedule runs about AUTO_PLANNED_UPDATES updates (within
+    AUTO_EPOCH_BOUNDS epochs) after a warm-up of AUTO_WARMUP_STEPS (at most a tenth of them) when the
+    schedule was chosen here; otherwise the per-epoch decay, no warm-up, and UNPLANNED_EPOCHS at most."""
+    schedule = training.lr_schedule
+    chosen_here = schedule is None
+    if schedule is None:
+        wants_decay = training.lr_decay < 1.0 or not _numpy_real_text(training_tokens, engine)
+        schedule = ScheduleKind.decay if wants_decay else ScheduleKind.cosine
+    epochs = training.epochs
+    if epochs is None:
+        epochs = UNPLANNED_EPOCHS
+        if schedule is not ScheduleKind.decay:
+            lowest, highest = AUTO_EPOCH_BOUNDS
+            epochs = min(max(-(-AUTO_PLANNED_UPDATES // max(steps_per_epoch, 1)), lowest), highest)
+    warmup = training.warmup_steps
+    if warmup is None:
+        warmup = 0
+        if chosen_here and schedule is not ScheduleKind.decay:
+            warmup = min(AUTO_WARMUP_STEPS, epochs * steps_per_epoch // 10)
+    return replace(training, lr_schedule=schedule, epochs=epochs, warmup_steps=warmup)
 
 
 def package_versions(backend: str) -> dict[str, str]:
@@ -357,7 +399,7 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
         text, source.name, held_out, validation_text, training.max_vocab, training.min_count, marker
     )
     vocabulary = corpus.vocabulary
-    architecture = resolve_architecture(request.architecture, corpus.counts.tokens)
+    architecture = resolve_architecture(request.architecture, corpus.counts.tokens, engine)
     model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
     draws = resolve_sampled_softmax(training.sampled_softmax, vocabulary.size, corpus.counts.tokens, engine)
     # A sampled softmax scores far fewer words than the vocabulary, so its batches may hold more positions.
@@ -372,8 +414,11 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     if training_plan is None:
         raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
     # The settings chosen by the corpus, now that the vocabulary and the batches an epoch are known.
-    decay = resolve_ema(training.ema, len(training_plan.batches), corpus.counts.tokens, engine)
-    training = replace(training, sampled_softmax=draws, ema=decay)
+    steps_per_epoch = len(training_plan.batches)
+    decay = resolve_ema(training.ema, steps_per_epoch, corpus.counts.tokens, engine)
+    training = resolve_schedule(
+        replace(training, sampled_softmax=draws, ema=decay), steps_per_epoch, corpus.counts.tokens, engine
+    )
     validation_plan = (
         None
         if corpus.validation_stream is None
