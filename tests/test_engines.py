@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rnngen.config import (
+    AUTO_REGULARISERS,
     PLATEAU_MIN_STEPS,
     ArchitectureConfig,
     DeviceKind,
@@ -213,9 +214,54 @@ def test_a_checkpoint_without_settings_resumes_with_what_its_fingerprint_records
         Checkpoint(1, fingerprint, {"loss": [1.0]}, {}, 1.0, ["a"], [np.zeros(1)], [np.zeros(1)], None),
     )
     saved = resumed_settings(destination)
+    # The regularisers it left open trained at what the fingerprint records: off.
     assert (saved.tokenizer, saved.architecture, saved.training) == (
         TokenizerConfig(kind="char"),
-        architecture,
+        replace(architecture, **{name: 0.0 for name in AUTO_REGULARISERS}),
         training,
     )
     assert saved.execution.engine is EngineKind.keras and saved.validation is None
+
+
+def test_settings_left_open_resume_at_what_the_interrupted_run_chose_whatever_the_defaults_now(
+    tmp_path: Path,
+) -> None:
+    """A run interrupted under other defaults (here: 128 units, dropout 0.3, the decay schedule, no
+    regularisers) goes on with them, not with what the same options would choose today."""
+    from rnngen.config import ModelConfig, ScheduleKind, TokenizerConfig, to_json_dict
+    from rnngen.train.checkpoints import Checkpoint, checkpoint_folder, save_checkpoint
+    from rnngen.train.request import resumed_settings
+
+    asked_architecture, asked_training = ArchitectureConfig(), TrainingConfig(epochs=None)
+    then = ArchitectureConfig(
+        embedding_dim=128, units=128, dropout=0.3, tie_embeddings=True, **{name: 0.0 for name in AUTO_REGULARISERS}
+    )
+    then_training = replace(
+        asked_training, val_split=0.05, max_len=40, ema=0.99, sampled_softmax=0, lr_schedule="decay", warmup_steps=0
+    )
+    fingerprint = {
+        "tokenizer": to_json_dict(TokenizerConfig()),
+        "model": to_json_dict(ModelConfig.for_corpus(then, 500, 40)),
+        "training": {name: value for name, value in to_json_dict(then_training).items() if name != "epochs"},
+        "corpus_sha256": "0" * 64,
+        "validation_sha256": None,
+        "engine": "numpy",
+    }
+    settings = {
+        "tokenizer": to_json_dict(TokenizerConfig()),
+        "architecture": to_json_dict(asked_architecture),
+        "training": to_json_dict(asked_training),
+        "execution": {},
+        "validation": None,
+    }
+    destination = tmp_path / "models" / "earlier"
+    save_checkpoint(
+        checkpoint_folder(destination),
+        Checkpoint(1, fingerprint, {"loss": [1.0]}, {}, 1.0, ["a"], [np.zeros(1)], [np.zeros(1)], None, settings),
+    )
+    saved = resumed_settings(destination)
+    assert saved.architecture == then
+    assert saved.training.lr_schedule is ScheduleKind.decay and saved.training.warmup_steps == 0
+    assert (saved.training.val_split, saved.training.ema, saved.training.max_len) == (0.05, 0.99, 40)
+    # The epochs are no fingerprint's: left open, the resumed run plans them as the interrupted one did.
+    assert saved.training.epochs is None

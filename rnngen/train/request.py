@@ -100,15 +100,25 @@ def resumed_settings(destination: Path) -> SavedSettings:
     try:
         engine = engine_of(fingerprint)
         validation = settings.get("validation")
+        architecture = _settled(settings["architecture"], _architecture_fields(fingerprint.get("model")))
         return SavedSettings(
             tokenizer=TokenizerConfig(**settings["tokenizer"]),
-            architecture=ArchitectureConfig(**settings["architecture"]),
-            training=TrainingConfig(**settings["training"]),
+            architecture=ArchitectureConfig(**architecture),
+            training=TrainingConfig(**_settled(settings["training"], fingerprint.get("training"))),
             execution=dataclasses.replace(ExecutionConfig(**settings["execution"]), engine=engine),
             validation=None if validation is None else str(validation),
         )
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise ModelFolderError(f"{folder}: the checkpoint's settings are damaged ({error})") from None
+
+
+def _settled(asked: dict[str, Any], resolved: Any) -> dict[str, Any]:
+    """The settings a run was asked for, with those it left open (None) at the values the run resolved
+    them to, as its fingerprint records them: the defaults that resolved them may have changed since
+    (a wider network, another schedule), and the resumed run must go on with the interrupted one's."""
+    if not isinstance(resolved, dict):
+        return asked
+    return {name: resolved.get(name) if value is None and name in resolved else value for name, value in asked.items()}
 
 
 def _architecture_fields(model: Any) -> Any:
