@@ -386,8 +386,7 @@ class TrainingConfig:
             raise ValueError("ema must be in [0, 1) (0: off)")
         if self.sampled_softmax is not None and self.sampled_softmax < 0:
             raise ValueError("sampled_softmax must be at least 0 (0: the full softmax)")
-        if self.lr_schedule not in (None, ScheduleKind.decay) and self.lr_decay < 1.0:
-            assert self.lr_schedule is not None
+        if self.lr_schedule is not None and self.lr_schedule is not ScheduleKind.decay and self.lr_decay < 1.0:
             raise ValueError(
                 f"lr_schedule {self.lr_schedule.value} takes the rate to zero itself; leave --lr-decay at 1"
             )
