@@ -274,6 +274,10 @@ AUTO_EMA_BOUNDS = (0.9, 0.999)
 # full one's output layer would make each step several times slower for the same held-out figure.
 AUTO_SAMPLED_SOFTMAX_MIN_VOCAB = 16_384
 AUTO_SAMPLED_SOFTMAX_DRAWS = 2_048
+# Each training occurrence of a word seen once is read as <unk> with this probability, so that the
+# model learns how likely a word it has never seen is in each context (and what follows one) instead
+# of charging every unknown word the same escape probability (benchmarks/RESULTS.md).
+AUTO_UNK_SINGLETONS = 0.5
 
 # Real text trained with the numpy engine follows a cosine schedule (after a warm-up of
 # AUTO_WARMUP_STEPS updates, at most a tenth of the run) over a number of epochs planned from the batches
@@ -350,6 +354,12 @@ class TrainingConfig:
     # states (track_batches.py), instead of windows read in shuffled order from zero states. Validation
     # reads its stream the same way, so its figure is the one `evaluate` gives in stream context.
     stateful: bool = False
+    # The probability with which each training occurrence of a word seen once in the training lines is
+    # read as the unknown word, input and target alike, drawn afresh every epoch (0: never). The
+    # vocabulary then has an unknown-word id, and the model's own P(<unk> | context) prices the words
+    # it has never seen, in `evaluate` and validation; the words themselves stay in the vocabulary.
+    # None: chosen by the corpus and the engine (rnngen.train.setup.resolve_unk_singletons).
+    unk_singletons: float | None = None
 
     def __post_init__(self) -> None:
         # Accept plain strings ("cosine") from Python callers and from checkpoints' settings.
@@ -386,6 +396,8 @@ class TrainingConfig:
             raise ValueError("ema must be in [0, 1) (0: off)")
         if self.sampled_softmax is not None and self.sampled_softmax < 0:
             raise ValueError("sampled_softmax must be at least 0 (0: the full softmax)")
+        if self.unk_singletons is not None and not 0.0 <= self.unk_singletons < 1.0:
+            raise ValueError("unk_singletons must be in [0, 1) (0: off)")
         if self.lr_schedule is not None and self.lr_schedule is not ScheduleKind.decay and self.lr_decay < 1.0:
             raise ValueError(
                 f"lr_schedule {self.lr_schedule.value} takes the rate to zero itself; leave --lr-decay at 1"

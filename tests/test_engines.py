@@ -227,7 +227,8 @@ def test_settings_left_open_resume_at_what_the_interrupted_run_chose_whatever_th
     tmp_path: Path,
 ) -> None:
     """A run interrupted under other defaults (here: 128 units, dropout 0.3, the decay schedule, no
-    regularisers) goes on with them, not with what the same options would choose today."""
+    regularisers, no words read as unknown) goes on with them, not with what the same options would
+    choose today."""
     from rnngen.config import ModelConfig, ScheduleKind, TokenizerConfig, to_json_dict
     from rnngen.train.checkpoints import Checkpoint, checkpoint_folder, save_checkpoint
     from rnngen.train.request import resumed_settings
@@ -239,10 +240,12 @@ def test_settings_left_open_resume_at_what_the_interrupted_run_chose_whatever_th
     then_training = replace(
         asked_training, val_split=0.05, max_len=40, ema=0.99, sampled_softmax=0, lr_schedule="decay", warmup_steps=0
     )
+    # Written before --unk-singletons existed: neither its settings nor its fingerprint name it.
+    younger = ("epochs", "unk_singletons")
     fingerprint = {
         "tokenizer": to_json_dict(TokenizerConfig()),
         "model": to_json_dict(ModelConfig.for_corpus(then, 500, 40)),
-        "training": {name: value for name, value in to_json_dict(then_training).items() if name != "epochs"},
+        "training": {name: value for name, value in to_json_dict(then_training).items() if name not in younger},
         "corpus_sha256": "0" * 64,
         "validation_sha256": None,
         "engine": "numpy",
@@ -250,7 +253,7 @@ def test_settings_left_open_resume_at_what_the_interrupted_run_chose_whatever_th
     settings = {
         "tokenizer": to_json_dict(TokenizerConfig()),
         "architecture": to_json_dict(asked_architecture),
-        "training": to_json_dict(asked_training),
+        "training": {name: value for name, value in to_json_dict(asked_training).items() if name != "unk_singletons"},
         "execution": {},
         "validation": None,
     }
@@ -263,5 +266,7 @@ def test_settings_left_open_resume_at_what_the_interrupted_run_chose_whatever_th
     assert saved.architecture == then
     assert saved.training.lr_schedule is ScheduleKind.decay and saved.training.warmup_steps == 0
     assert (saved.training.val_split, saved.training.ema, saved.training.max_len) == (0.05, 0.99, 40)
+    # A setting younger than the checkpoint is what such runs trained with: off, not today's default.
+    assert saved.training.unk_singletons == 0.0
     # The epochs are no fingerprint's: left open, the resumed run plans them as the interrupted one did.
     assert saved.training.epochs is None

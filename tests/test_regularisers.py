@@ -334,7 +334,7 @@ def test_checkpoints_from_before_the_regularisers_resume(tmp_path: Path) -> None
     older = json.loads(json.dumps(current))
     for name in RATES:
         del older["model"][name]
-    for name in ("lr_schedule", "warmup_steps", "ema"):
+    for name in ("lr_schedule", "warmup_steps", "ema", "unk_singletons"):
         del older["training"][name]
     check_resumable(older, current)
 
@@ -356,6 +356,8 @@ def test_checkpoints_from_before_the_regularisers_resume(tmp_path: Path) -> None
         (["--engine", "keras", "--sampled-softmax", "100"], "--engine keras does not do --sampled-softmax"),
         (["--stateful"], "--stateful carries the state from window to window of a stream: add --context stream"),
         (["--stateful", "--context", "stream", "--engine", "keras"], "--engine keras does not do --stateful"),
+        (["--unk-singletons", "1"], "--unk-singletons"),
+        (["--engine", "keras", "--unk-singletons", "0.5"], "--engine keras does not do --unk-singletons"),
         (["--bidirectional", "--weight-drop", "0.2"], "--bidirectional needs the Keras engine, which does not do"),
     ],
 )
@@ -377,7 +379,7 @@ def test_the_options_show_in_their_help_panels(tmp_path: Path) -> None:
     model_options = ("--dropout-input", "--dropout-hidden", "--dropout-output", "--dropout-embedding", "--weight-drop")
     for option in (*model_options, "--ar", "--tar"):
         assert option in panel("Model"), option
-    for option in ("--lr-schedule", "--warmup-steps", "--ema", "--sampled-softmax", "--stateful"):
+    for option in ("--lr-schedule", "--warmup-steps", "--ema", "--sampled-softmax", "--stateful", "--unk-singletons"):
         assert option in panel("Training"), option
     assert "<decay|cosine|linear>" in panel("Training")
 
@@ -396,6 +398,7 @@ def test_auto_takes_numpy_for_what_keras_lacks_even_beside_a_gpu(monkeypatch: py
     assert choice(ArchitectureConfig(weight_drop=0.2), TrainingConfig()) is EngineKind.numpy
     assert choice(ArchitectureConfig(), TrainingConfig(ema=0.99)) is EngineKind.numpy
     assert choice(ArchitectureConfig(), TrainingConfig(sampled_softmax=1024)) is EngineKind.numpy
+    assert choice(ArchitectureConfig(), TrainingConfig(unk_singletons=0.5)) is EngineKind.numpy
     assert choice(ArchitectureConfig(temporal_activation_regularization=1.0), TrainingConfig()) is EngineKind.numpy
     stream = TrainingConfig(context=ContextKind.stream, stateful=True)
     assert choice(ArchitectureConfig(), stream) is EngineKind.numpy

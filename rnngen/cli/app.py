@@ -23,6 +23,7 @@ from rnngen.config import (
     AUTO_PLANNED_UPDATES,
     AUTO_SAMPLED_SOFTMAX_DRAWS,
     AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
+    AUTO_UNK_SINGLETONS,
     AUTO_WARMUP_STEPS,
     KERAS_FILTERS,
     REAL_TEXT,
@@ -519,6 +520,18 @@ def train(
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.stateful,
+    unk_singletons: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            metavar="P",
+            help="Read each training occurrence of a word seen once as <unk> with probability P, so that the "
+            "model learns how likely a word it has never seen is in each context; 0: off. numpy engine.",
+            show_default=f"numpy {_REAL}: {AUTO_UNK_SINGLETONS:g}; else 0",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = _TRAINING.unk_singletons,
     patience: Annotated[
         int,
         typer.Option(
@@ -576,8 +589,8 @@ def train(
         EngineKind,
         typer.Option(
             help="numpy: CPU, one direction, starts without TensorFlow. keras: every option but --weight-drop, "
-            "--ar, --tar, --ema, --sampled-softmax and --stateful, CPU or GPU. auto: numpy where it can train the "
-            "model, else keras (a GPU, --bidirectional, ...).",
+            "--ar, --tar, --ema, --sampled-softmax, --stateful and --unk-singletons, CPU or GPU. auto: numpy where it "
+            "can train the model, else keras (a GPU, --bidirectional, ...).",
             rich_help_panel=_EXECUTION_PANEL,
         ),
     ] = _EXECUTION.engine,
@@ -647,6 +660,7 @@ def train(
             ema=ema,
             sampled_softmax=sampled_softmax,
             stateful=stateful,
+            unk_singletons=unk_singletons,
         )
     except ValueError as error:
         raise _option_error(error) from None

@@ -12,6 +12,7 @@ The held-out lines' ids are held in memory (4 bytes a token), the training lines
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -121,9 +122,11 @@ def prepared_corpus(
     max_words: int | None,
     min_count: int,
     marker: str | None = None,
+    unknown_for: Callable[[int], bool] = lambda training_tokens: False,
 ) -> Corpus:
     """``build_corpus`` for a prepared corpus (and a prepared --valid text); see the module.
-    ``held_out``: the sorted numbers of the lines held out for validation."""
+    ``held_out``: the sorted numbers of the lines held out for validation; ``unknown_for``: whether the
+    vocabulary gets an unknown-word id in any case, given the training lines' tokens (--unk-singletons)."""
     held_out = np.zeros(0, dtype=np.int64) if held_out is None else held_out
     split = load_split(prepared, held_out)
     if split is None:
@@ -140,7 +143,13 @@ def prepared_corpus(
     present = present[np.argsort(first[present], kind="stable")]
     words = prepared.words
     word_counts = Counter({words[word_id]: int(counts[word_id]) for word_id in present.tolist()})
-    vocabulary = Vocabulary.from_counts(word_counts, max_words=max_words, min_count=min_count, unknown_marker=marker)
+    vocabulary = Vocabulary.from_counts(
+        word_counts,
+        max_words=max_words,
+        min_count=min_count,
+        unknown_marker=marker,
+        with_unknown=unknown_for(int(counts.sum())),
+    )
     lookup = _lookup(words, vocabulary)
 
     # How often each final id occurs in the training lines, from the counts rather than another pass.

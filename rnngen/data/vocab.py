@@ -88,13 +88,16 @@ class Vocabulary:
         max_words: int | None = None,
         min_count: int = 1,
         unknown_marker: str | None = None,
+        with_unknown: bool = False,
     ) -> Vocabulary:
-        """As ``build``, from word counts already made (in order of first appearance)."""
+        """As ``build``, from word counts already made (in order of first appearance); ``with_unknown``
+        gives the vocabulary an unknown-word id even when no word is left out and the text marks none
+        (for a model trained to read some known words as unknown, --unk-singletons)."""
         # Counter keeps first-appearance order and sorted() is stable, so ties stay in that order.
         ranked = sorted(counts.items(), key=lambda item: item[1], reverse=True)
         ordered = [word for word, count in ranked if word != unknown_marker]
         kept = [word for word in ordered if counts[word] >= min_count][:max_words]
-        has_unknown = unknown_marker is not None or len(kept) < len(ordered)
+        has_unknown = with_unknown or unknown_marker is not None or len(kept) < len(ordered)
         return cls(tuple(kept), has_unknown=has_unknown, unknown_marker=unknown_marker)
 
     @property

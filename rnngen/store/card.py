@@ -35,7 +35,14 @@ REGULARISERS = {
     "activation_regularization": 0.0,
     "temporal_activation_regularization": 0.0,
 }
-SCHEDULE_SETTINGS = {"lr_schedule": "decay", "warmup_steps": 0, "ema": 0.0, "sampled_softmax": 0, "stateful": False}
+SCHEDULE_SETTINGS = {
+    "lr_schedule": "decay",
+    "warmup_steps": 0,
+    "ema": 0.0,
+    "sampled_softmax": 0,
+    "stateful": False,
+    "unk_singletons": 0.0,
+}
 
 
 def _settings_or_off(section: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:

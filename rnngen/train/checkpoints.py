@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from rnngen.config import EngineKind
+from rnngen.config import ACTIVATION_PENALTIES, REGULARISER_RATES, EngineKind, ScheduleKind
 from rnngen.errors import ModelFolderError
 from rnngen.store.folder import read_arrays, read_json, recover_folder, replace_folder
 
@@ -77,6 +77,18 @@ class Checkpoint:
     settings: dict[str, Any] | None = None
     # How far epoch ``epochs_done`` (0-based) had got, for a checkpoint in its middle; None at an epoch's end.
     epoch_position: EpochPosition | None = None
+
+
+# Settings younger than the checkpoint format, with the values a checkpoint that lacks them trained with.
+LATER_SETTINGS: dict[str, Any] = {
+    **{name: 0.0 for name in (*REGULARISER_RATES, *ACTIVATION_PENALTIES)},
+    "lr_schedule": ScheduleKind.decay.value,
+    "warmup_steps": 0,
+    "ema": 0.0,
+    "sampled_softmax": 0,
+    "stateful": False,
+    "unk_singletons": 0.0,
+}
 
 
 def engine_of(fingerprint: Mapping[str, Any]) -> EngineKind:

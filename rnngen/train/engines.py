@@ -154,6 +154,8 @@ def keras_engine_limit(architecture: ArchitectureConfig, training: TrainingConfi
         return "--sampled-softmax", "a softmax over sampled words"
     if training.stateful:
         return "--stateful", "states carried from batch to batch"
+    if training.unk_singletons:
+        return "--unk-singletons", "words seen once read as <unk>"
     return None
 
 

@@ -18,7 +18,7 @@ from rnngen.config import (
     to_json_dict,
 )
 from rnngen.errors import ModelFolderError, UsageError
-from rnngen.train.checkpoints import checkpoint_folder, engine_of, state_to_resume
+from rnngen.train.checkpoints import LATER_SETTINGS, checkpoint_folder, engine_of, state_to_resume
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,11 +100,13 @@ def resumed_settings(destination: Path) -> SavedSettings:
     try:
         engine = engine_of(fingerprint)
         validation = settings.get("validation")
-        architecture = _settled(settings["architecture"], _architecture_fields(fingerprint.get("model")))
+        architecture = _settled(
+            settings["architecture"], _architecture_fields(fingerprint.get("model")), ArchitectureConfig
+        )
         return SavedSettings(
             tokenizer=TokenizerConfig(**settings["tokenizer"]),
             architecture=ArchitectureConfig(**architecture),
-            training=TrainingConfig(**_settled(settings["training"], fingerprint.get("training"))),
+            training=TrainingConfig(**_settled(settings["training"], fingerprint.get("training"), TrainingConfig)),
             execution=dataclasses.replace(ExecutionConfig(**settings["execution"]), engine=engine),
             validation=None if validation is None else str(validation),
         )
@@ -112,13 +114,24 @@ def resumed_settings(destination: Path) -> SavedSettings:
         raise ModelFolderError(f"{folder}: the checkpoint's settings are damaged ({error})") from None
 
 
-def _settled(asked: dict[str, Any], resolved: Any) -> dict[str, Any]:
+def _settled(asked: dict[str, Any], resolved: Any, settings: type) -> dict[str, Any]:
     """The settings a run was asked for, with those it left open (None) at the values the run resolved
     them to, as its fingerprint records them: the defaults that resolved them may have changed since
-    (a wider network, another schedule), and the resumed run must go on with the interrupted one's."""
+    (a wider network, another schedule), and the resumed run must go on with the interrupted one's. A
+    setting of ``settings`` younger than the fingerprint (absent from it, and from the settings asked
+    for) takes the value such a run trained with (LATER_SETTINGS), not today's default."""
     if not isinstance(resolved, dict):
         return asked
-    return {name: resolved.get(name) if value is None and name in resolved else value for name, value in asked.items()}
+    settled = {
+        name: resolved.get(name) if value is None and name in resolved else value for name, value in asked.items()
+    }
+    names = {setting.name for setting in dataclasses.fields(settings)}
+    younger = {
+        name: value
+        for name, value in LATER_SETTINGS.items()
+        if name in names and name not in asked and name not in resolved
+    }
+    return {**settled, **younger}
 
 
 def _architecture_fields(model: Any) -> Any:

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from rnngen.config import (
-    ACTIVATION_PENALTIES,
     AUTO_EMA_BOUNDS,
     AUTO_EPOCH_BOUNDS,
     AUTO_PLANNED_UPDATES,
     AUTO_REGULARISERS,
     AUTO_SAMPLED_SOFTMAX_DRAWS,
     AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
+    AUTO_UNK_SINGLETONS,
     AUTO_VALIDATION_ENOUGH_TOKENS,
     AUTO_VALIDATION_MAX_TOKENS,
     AUTO_VALIDATION_MIN_LINES,
@@ -33,7 +33,6 @@ from rnngen.config import (
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
     REGULARISED_TEXT,
-    REGULARISER_RATES,
     SMALL_TEXT,
     STREAM_MAX_LEN,
     UNPLANNED_EPOCHS,
@@ -54,9 +53,10 @@ from rnngen.data.line_blocks import LineBlocks
 from rnngen.data.streamed_corpus import SCORED_TOKENS, prepared_corpus
 from rnngen.errors import CorpusError, UsageError
 from rnngen.store.card import kept_figures
-from rnngen.train.checkpoints import Checkpoint, engine_of
+from rnngen.train.checkpoints import LATER_SETTINGS, Checkpoint, engine_of
 from rnngen.train.reporting import DataReport, with_perplexities
 from rnngen.train.request import TrainingRequest
+from rnngen.train.unknown_singletons import UnknownSingletons
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,14 @@ def resolve_sampled_softmax(requested: int | None, vocab_size: int, training_tok
         return requested
     large = vocab_size >= AUTO_SAMPLED_SOFTMAX_MIN_VOCAB
     return AUTO_SAMPLED_SOFTMAX_DRAWS if large and _numpy_real_text(training_tokens, engine) else 0
+
+
+def resolve_unk_singletons(requested: float | None, training_tokens: int, engine: EngineKind) -> float:
+    """The requested probability; else AUTO_UNK_SINGLETONS for the numpy engine on real text, and none (0)
+    otherwise."""
+    if requested is not None:
+        return requested
+    return AUTO_UNK_SINGLETONS if _numpy_real_text(training_tokens, engine) else 0.0
 
 
 def resolve_ema(requested: float | None, steps_per_epoch: int, training_tokens: int, engine: EngineKind) -> float:
@@ -249,15 +257,6 @@ def data_plan(
 
 # Options a resumed run may change: how long to go on, and how patient to be.
 RESUMABLE_CHANGES = ("epochs", "patience")
-# Settings younger than the checkpoint format, with the values a checkpoint that lacks them trained with.
-LATER_SETTINGS: dict[str, Any] = {
-    **{name: 0.0 for name in (*REGULARISER_RATES, *ACTIVATION_PENALTIES)},
-    "lr_schedule": ScheduleKind.decay.value,
-    "warmup_steps": 0,
-    "ema": 0.0,
-    "sampled_softmax": 0,
-    "stateful": False,
-}
 
 
 def run_fingerprint(
@@ -325,6 +324,21 @@ class PreparedRun:
     fingerprint: dict[str, Any]
     data_report: DataReport
 
+    @property
+    def unknown_singletons(self) -> UnknownSingletons | None:
+        """How the training batches read words seen once as unknown (--unk-singletons); None: they do not."""
+        probability = self.training.unk_singletons or 0.0
+        counts = self.training_plan.target_counts
+        return UnknownSingletons.for_run(probability, self.corpus.vocabulary, counts, self.training.seed)
+
+    @property
+    def target_counts(self) -> np.ndarray:
+        """(vocab_size,): how often each id is a training target in an epoch, on average when words seen
+        once are read as unknown."""
+        replacement = self.unknown_singletons
+        counts = self.training_plan.target_counts
+        return counts if replacement is None else replacement.expected_counts(counts)
+
     def initial_output_bias(self) -> np.ndarray:
         """(vocab_size,) float32: the log of each id's add-one frequency among the training targets.
 
@@ -332,7 +346,7 @@ class PreparedRun:
         so training starts from the quality of counting words rather than of a uniform guess, and the
         first steps need not spend themselves learning how common each word is.
         """
-        counts = self.training_plan.target_counts.astype(np.float64) + 1.0
+        counts = self.target_counts.astype(np.float64) + 1.0
         return np.log(counts / counts.sum()).astype(np.float32)
 
     @property
@@ -395,8 +409,14 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
             )
             + _prepared_how(validation_opened)
         )
+
+    def unknown_for(training_tokens: int) -> bool:
+        # Words read as unknown in training need an id to be read as, and validation then reads its
+        # unknown words as that id, as `evaluate` does.
+        return resolve_unk_singletons(training.unk_singletons, training_tokens, engine) > 0
+
     corpus = prepared_corpus(
-        text, source.name, held_out, validation_text, training.max_vocab, training.min_count, marker
+        text, source.name, held_out, validation_text, training.max_vocab, training.min_count, marker, unknown_for
     )
     vocabulary = corpus.vocabulary
     architecture = resolve_architecture(request.architecture, corpus.counts.tokens, engine)
@@ -416,8 +436,12 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     # The settings chosen by the corpus, now that the vocabulary and the batches an epoch are known.
     steps_per_epoch = len(training_plan.batches)
     decay = resolve_ema(training.ema, steps_per_epoch, corpus.counts.tokens, engine)
+    unk_singletons = resolve_unk_singletons(training.unk_singletons, corpus.counts.tokens, engine)
     training = resolve_schedule(
-        replace(training, sampled_softmax=draws, ema=decay), steps_per_epoch, corpus.counts.tokens, engine
+        replace(training, sampled_softmax=draws, ema=decay, unk_singletons=unk_singletons),
+        steps_per_epoch,
+        corpus.counts.tokens,
+        engine,
     )
     validation_plan = (
         None

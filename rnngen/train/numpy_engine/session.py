@@ -123,7 +123,9 @@ class NumpySession:
         # The candidates' sampler of a sampled softmax (--sampled-softmax); None: every step scores all words.
         self.sampler: CandidateSampler | None = None
         if run.training.sampled_softmax:
-            self.sampler = CandidateSampler.from_counts(run.training_plan.target_counts, run.training.sampled_softmax)
+            self.sampler = CandidateSampler.from_counts(run.target_counts, run.training.sampled_softmax)
+        # Words seen once read as unknown in training (--unk-singletons); None when none are.
+        self.unknown_singletons = run.unknown_singletons
 
     @staticmethod
     def _copy(weights: Weights) -> Weights:
@@ -160,6 +162,8 @@ class NumpySession:
         self.under_way = under_way = self._epoch_from(epoch, start)
         for index in range(under_way.steps_done, len(batches)):
             inputs, targets = batches.batch(index)
+            if self.unknown_singletons is not None:
+                inputs, targets = self.unknown_singletons.batch(inputs, targets, epoch, index)
             score, gradients = loss_and_gradients(
                 self.model_weights,
                 self.config,
