@@ -1,31 +1,32 @@
 """Where a trained model wins and loses against the Kneser-Ney trigram, token by token.
 
-Both score the held-out tokens the model knows (and each line's end), in line context: the model as
-`rnngen evaluate` reads them, the trigram of benchmarks/ngram_baselines.py built from the training text.
-The table gives bits per token for both by how often the token occurs in the training text, and the
-total bits the model pays more (+) or less (-) than the trigram in each band; then the bits per token of
-the linear mixture lambda P_model + (1 - lambda) P_trigram, which tells how much the two know that the
-other does not.
+Both score every held-out token (and each line's end) in line context, as bits per character charge it
+(DESIGN.md): the model as `rnngen evaluate` does, the trigram of benchmarks/ngram_baselines.py built from
+the training text as that script does. A word the training text lacks costs the trigram its escape and
+the model its unknown-word event (P(<unk> | context), or its own escape without <unk>); the spelling both
+then pay is left out. A word the model lacks but the training text has (one only in the lines the model
+held out for validation) costs the model its spelling too. The table gives bits per token for both by
+how often the token occurs in the training text, and the total bits the model pays more (+) or less (-)
+than the trigram in each band; then the bits per token of the linear mixture lambda P_model +
+(1 - lambda) P_trigram, which tells how much the two know that the other does not.
 
     python benchmarks/against_trigram.py MODEL TRAINING.txt HELDOUT.txt
 
 Use the training text the model was trained from (with `benchmarks/defaults.py --keep FOLDER`, the cut
-that script wrote: the first lines of the source). Unknown words and the escape are left out: they cost
-the same whichever model predicts the known ones.
+that script wrote: the first lines of the source).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from ngram_baselines import END, START, KneserNeyTrigram, TrainingFacts, read_token_lines
+from ngram_baselines import END, START, UNSEEN, KneserNeyTrigram, TrainingFacts, read_token_lines
 
 from rnngen.config import ContextKind
-from rnngen.inference.evaluation import _prepare, _top_outputs
+from rnngen.inference.evaluation import _prepare, _top_outputs, escape_probability, spelling_bits
 from rnngen.network.forward import NumpyLanguageModel, log_softmax
 from rnngen.store.folder import read_model_folder
 
@@ -35,29 +36,46 @@ MIXTURE_WEIGHTS = (0.3, 0.5, 0.7, 0.9)
 
 
 def scored_tokens(model: Path, training_path: Path, heldout_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(training count, or -1 for the end of a line), the model's and the trigram's natural-log
-    probability of every held-out token the model knows."""
+    """(training count, or -1 for the end of a line), and the model's and the trigram's cost in nats of
+    every held-out token, as bits per character charge it, less the spelling of the words both lack."""
     stored = read_model_folder(model)
+    vocabulary = stored.vocabulary
     training = read_token_lines(training_path, stored.tokenizer)
     heldout = read_token_lines(heldout_path, stored.tokenizer)
-    trigram = KneserNeyTrigram(training, len(TrainingFacts.of(training).vocabulary()))
-    counts = Counter(token for line in training for token in line)
+    facts = TrainingFacts.of(training)
+    trigram = KneserNeyTrigram(training, len(facts.vocabulary()))
+    counts = facts.word_counts
+    trigram_escape = facts.escape_probability
+    # Without <unk> the model's probabilities cover its words only, and an unknown one costs its escape.
+    model_escape = None if vocabulary.unknown_id is not None else escape_probability(stored)
+    distinct = int(stored.config.get("corpus", {}).get("distinct_characters", 0) or 0)
     engine = NumpyLanguageModel(stored.model, stored.weights)
     lines = [_prepare(tokens, stored) for tokens in heldout]
     tokens_of = {id(line): tokens for line, tokens in zip(lines, heldout, strict=True)}
-    bands, model_scores, trigram_scores = [], [], []
+    bands, model_costs, trigram_costs = [], [], []
     # The lines come back in the order they were batched in; each line's rows are its targets' outputs.
     for line, outputs in _top_outputs(engine, lines, ContextKind.line):
-        padded = [START, START, *tokens_of[id(line)], END]
         log_probabilities = log_softmax(outputs @ engine.output_kernel + engine.output_bias)
-        for index, target in enumerate(line.targets):
+        first, second = START, START
+        for index, (word, target) in enumerate(zip([*tokens_of[id(line)], END], line.targets, strict=True)):
             if target is None:
-                continue
-            word = padded[index + 2]
+                model_cost = -math.log(model_escape or 1.0)
+            else:
+                model_cost = -float(log_probabilities[index, target])
+                if model_escape is not None:
+                    model_cost -= math.log(1.0 - model_escape)
+            if word == END or word in counts:
+                trigram_cost = -math.log((1.0 - trigram_escape) * trigram.probability(word, first, second))
+                if word != END and vocabulary.id_of(word) is None and word != vocabulary.unknown_marker:
+                    model_cost += spelling_bits(word, distinct) * math.log(2)
+            else:
+                trigram_cost = -math.log(trigram_escape)
+                word = UNSEEN
             bands.append(-1 if word == END else counts[word])
-            model_scores.append(float(log_probabilities[index, target]))
-            trigram_scores.append(math.log(trigram.probability(word, padded[index], padded[index + 1])))
-    return np.array(bands), np.array(model_scores), np.array(trigram_scores)
+            model_costs.append(model_cost)
+            trigram_costs.append(trigram_cost)
+            first, second = second, word
+    return np.array(bands), -np.array(model_costs), -np.array(trigram_costs)
 
 
 def bits(log_probabilities: np.ndarray) -> float:
@@ -72,7 +90,7 @@ def main() -> None:
     arguments = parser.parse_args()
     counts, model, trigram = scored_tokens(arguments.model, arguments.training, arguments.heldout)
     print(
-        f"{len(counts):,} known held-out tokens: model {bits(model) / len(counts):.3f} bits a token, "
+        f"{len(counts):,} held-out tokens: model {bits(model) / len(counts):.3f} bits a token, "
         f"trigram {bits(trigram) / len(counts):.3f}"
     )
     print("| training count | tokens | share | model bits/token | trigram bits/token | model - trigram, bits |")
