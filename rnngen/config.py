@@ -277,7 +277,7 @@ AUTO_SAMPLED_SOFTMAX_DRAWS = 2_048
 # Each training occurrence of a word seen once is read as <unk> with this probability, so that the
 # model learns how likely a word it has never seen is in each context (and what follows one) instead
 # of charging every unknown word the same escape probability: on 10,000 of NSMC's reviews in morpheme
-# pieces 5.002 held-out bits per character against 5.080, on PTB's first 10,000 lines 1.531 against
+# pieces 5.004 held-out bits per character against 5.080, on PTB's first 10,000 lines 1.531 against
 # 1.533 (benchmarks/RESULTS.md).
 AUTO_UNK_SINGLETONS = 0.5
 
