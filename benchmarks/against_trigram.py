@@ -1,14 +1,15 @@
 """Where a trained model wins and loses against the Kneser-Ney trigram, token by token.
 
 Both score every held-out token (and each line's end) in line context, as bits per character charge it
-(DESIGN.md): the model as `rnngen evaluate` does, the trigram of benchmarks/ngram_baselines.py built from
-the training text as that script does. A word the training text lacks costs the trigram its escape and
-the model its unknown-word event (P(<unk> | context), or its own escape without <unk>); the spelling both
-then pay is left out. A word the model lacks but the training text has (one only in the lines the model
-held out for validation) costs the model its spelling too. The table gives bits per token for both by
-how often the token occurs in the training text, and the total bits the model pays more (+) or less (-)
-than the trigram in each band; then the bits per token of the linear mixture lambda P_model +
-(1 - lambda) P_trigram, which tells how much the two know that the other does not.
+(the README, "Measuring a model"): the model as `rnngen evaluate` does, the trigram of
+benchmarks/ngram_baselines.py built from the training text as that script does. A word the training text
+lacks costs the trigram its escape and the model its unknown-word event (P(<unk> | context), or its own
+escape without <unk>); the spelling both then pay is left out. A word the model lacks but the training
+text has (one only in the lines the model held out for validation) costs the model its spelling too. The
+table gives bits per token for both by how often the token occurs in the training text, and the total
+bits the model pays more (+) or less (-) than the trigram in each band; then the bits per token of the
+linear mixture lambda P_model + (1 - lambda) P_trigram, which tells how much the two know that the other
+does not.
 
     python benchmarks/against_trigram.py MODEL TRAINING.txt HELDOUT.txt
 

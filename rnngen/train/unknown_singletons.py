@@ -3,7 +3,7 @@
 A model whose vocabulary holds every training word never meets a word it does not know while it trains,
 so it cannot tell how likely one is: without an unknown-word id, `evaluate` charges every unknown word
 the same escape probability, estimated from the training counts, and every known word the rest
-(DESIGN.md, "Measures that compare models"). The words seen once stand in for the words a later text
+(the README, "Measuring a model"). The words seen once stand in for the words a later text
 holds that the training lines lack (Good-Turing's estimate of the unseen words' share is theirs).
 Reading each of their occurrences as <unk> with some probability, afresh every epoch, teaches the model
 P(<unk> | context): where new words come (a name after "director", not a particle after a noun) and
