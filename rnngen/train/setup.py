@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import importlib.metadata
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -324,9 +325,10 @@ class PreparedRun:
     fingerprint: dict[str, Any]
     data_report: DataReport
 
-    @property
+    @cached_property
     def unknown_singletons(self) -> UnknownSingletons | None:
-        """How the training batches read words seen once as unknown (--unk-singletons); None: they do not."""
+        """How the training batches read words seen once as unknown (--unk-singletons); None: they do not.
+        Made once: the session, the output bias and the sampled softmax's proposal all read it."""
         probability = self.training.unk_singletons or 0.0
         counts = self.training_plan.target_counts
         return UnknownSingletons.for_run(probability, self.corpus.vocabulary, counts, self.training.seed)
