@@ -60,7 +60,9 @@ def scored_tokens(model: Path, training_path: Path, heldout_path: Path) -> tuple
         first, second = START, START
         for index, (word, target) in enumerate(zip([*tokens_of[id(line)], END], line.targets, strict=True)):
             if target is None:
-                model_cost = -math.log(model_escape or 1.0)
+                # Only a model without <unk> leaves a word without an id: it pays its escape.
+                assert model_escape is not None
+                model_cost = -math.log(model_escape)
             else:
                 model_cost = -float(log_probabilities[index, target])
                 if model_escape is not None:
