@@ -60,7 +60,14 @@ def test_vocabulary_limits_introduce_the_unknown_word(tmp_path: Path) -> None:
     # "the" 40 times, "sat" and "on" 20, each place 5, each animal 4.
     assert vocabulary["words"] == ["the", "sat", "on", "mat"] and vocabulary["unknown_id"] == 6
     info = json.loads(rnngen("info", "--json", cwd=tmp_path).stdout)
-    assert info["vocabulary"] == {"words": 4, "ids": 7, "unknown_word": True, "unknown_marker": None}
+    assert info["vocabulary"] == {
+        "words": 4,
+        "ids": 7,
+        "unknown_word": True,
+        "unknown_marker": None,
+        "held_out_words": 0,
+        "unknown_bias_shift": None,
+    }
     # Unknown words are read as <unk> in evaluation; generation never prints it.
     scores = json.loads(rnngen("evaluate", "train.txt", "--json", cwd=tmp_path).stdout)
     # Every animal, and every place but "mat" (5 of 20 lines), is unknown: 35 of 120 words.

@@ -209,6 +209,31 @@ def evaluate_lines(
     )
 
 
+def unknown_word_chances(
+    stored: StoredModel, token_lines: Sequence[Sequence[str]], context: ContextKind | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Before each target of the lines (their tokens, then one end-of-line each), the probability the
+    model gives the unknown word, and whether the target is one (a word outside the vocabulary, or
+    the text's own marker); read as `evaluate` reads the lines. The model must have an unknown-word id."""
+    unknown_id = stored.vocabulary.unknown_id
+    if unknown_id is None:
+        raise ValueError("the model has no unknown-word id")
+    context = trained_context(stored) if context is None else context
+    engine = NumpyLanguageModel(stored.model, stored.weights)
+    lines = [_prepare(tokens, stored) for tokens in token_lines]
+    chances: list[np.ndarray] = []
+    unknown: list[np.ndarray] = []
+    for line, top_outputs in _top_outputs(engine, lines, context):
+        for start in range(0, len(line.targets), ROWS_PER_SOFTMAX):
+            rows = top_outputs[start : start + ROWS_PER_SOFTMAX]
+            log_probabilities = log_softmax(rows @ engine.output_kernel + engine.output_bias)
+            chances.append(np.exp(log_probabilities[:, unknown_id].astype(np.float64)))
+        unknown.append(np.array([target == unknown_id for target in line.targets], dtype=bool))
+    if not chances:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    return np.concatenate(chances), np.concatenate(unknown)
+
+
 def evaluate_file(stored: StoredModel, source: str | Path, context: ContextKind | None = None) -> Evaluation:
     """Score a model on a file, a folder of .txt files, or standard input ('-')."""
     text, name = corpus_text(source)

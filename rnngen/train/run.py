@@ -18,9 +18,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from rnngen.config import to_json_dict
 from rnngen.inference.evaluation import evaluate_lines
@@ -41,6 +38,7 @@ from rnngen.train.setup import (
     package_versions,
     prepare_run,
 )
+from rnngen.train.unknown_words import settle_unknown_words
 
 
 def run_training(request: TrainingRequest, reporter: TrainingReporter | None = None) -> TrainingResult:
@@ -80,8 +78,14 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         config["steps_run"] = int(sum(history[STEPS_ENTRY]))
         config["resumed_at_step"] = None if checkpoint is None else loop.resumed_at_step
         config["budget"] = to_json_dict(request.budget)
-        weights = session.export()
-        config["metrics"].update(text_scores(run, config, weights, destination))
+        kept = StoredModel(
+            destination, config, run.request.tokenizer, run.model_config, run.corpus.vocabulary, session.export()
+        )
+        settled = settle_unknown_words(run, kept)
+        config["metrics"].update(text_scores(run, settled.scored))
+        if settled.fit is not None:
+            config["unknown_word"] = to_json_dict(settled.fit)
+            config["model"]["vocab_size"] = settled.saved.model.vocab_size
 
         def write_extra(staging: Path) -> None:
             session.write_extra(staging)
@@ -89,7 +93,8 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
             kept_epoch = int(config["metrics"]["epoch"])
             write_training_curve(history, staging / CURVE_FILE, title, kept_epoch, loop.steps)
 
-        write_model_folder(destination, config, run.corpus.vocabulary, weights, write_extra=write_extra)
+        saved = settled.saved
+        write_model_folder(destination, config, saved.vocabulary, saved.weights, write_extra=write_extra)
         if ending.finished:
             remove_checkpoint(own_checkpoint)
         # A budget's end leaves the checkpoint for --resume (none yet when it came in the first epoch
@@ -109,12 +114,9 @@ def stop_reason(run: PreparedRun, ending: Ending, epochs_run: int) -> str:
     return f"all {epochs_run} epochs --epochs allows were run"
 
 
-def text_scores(
-    run: PreparedRun, config: dict[str, Any], weights: dict[str, np.ndarray], folder: Path
-) -> dict[str, float]:
+def text_scores(run: PreparedRun, stored: StoredModel) -> dict[str, float]:
     """Bits per character of the kept model on the held-out lines (``val_bits_per_char``), or on the
     training lines when none are held out (``bits_per_char``), scored as `rnngen evaluate` scores a text."""
-    stored = StoredModel(folder, config, run.request.tokenizer, run.model_config, run.corpus.vocabulary, weights)
     if run.corpus.validation_lines is not None:
         return {"val_bits_per_char": evaluate_lines(stored, run.corpus.validation_lines).bits_per_char}
     return {"bits_per_char": evaluate_lines(stored, run.corpus.training_lines).bits_per_char}

@@ -360,7 +360,7 @@ class PreparedRun:
         """What the finished run reports, from the configuration saved in its model folder."""
         return TrainingResult(
             folder=Path(destination),
-            vocab_size=self.model_config.vocab_size,
+            vocab_size=folder["model"]["vocab_size"],
             samples=self.training_plan.targets,
             validation_samples=folder["corpus"]["validation_targets"],
             epochs_run=folder["epochs_run"],
