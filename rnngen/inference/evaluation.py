@@ -209,29 +209,31 @@ def evaluate_lines(
     )
 
 
-def unknown_word_chances(
-    stored: StoredModel, token_lines: Sequence[Sequence[str]], context: ContextKind | None = None
+def class_probabilities(
+    stored: StoredModel,
+    token_lines: Sequence[Sequence[str]],
+    classes: np.ndarray,
+    class_count: int,
+    context: ContextKind | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Before each target of the lines (their tokens, then one end-of-line each), the probability the
-    model gives the unknown word, and whether the target is one (a word outside the vocabulary, or
-    the text's own marker); read as `evaluate` reads the lines. The model must have an unknown-word id."""
-    unknown_id = stored.vocabulary.unknown_id
-    if unknown_id is None:
-        raise ValueError("the model has no unknown-word id")
+    """Before each target of the lines (their tokens, then one end-of-line each), read as `evaluate`
+    reads them: the probability the model gives each class of ids ((targets, class_count); ``classes``
+    maps each id to its class), and the target's class ((targets,); -1 for a token with no id at all,
+    in a model without an unknown-word id)."""
     context = trained_context(stored) if context is None else context
     engine = NumpyLanguageModel(stored.model, stored.weights)
     lines = [_prepare(tokens, stored) for tokens in token_lines]
-    chances: list[np.ndarray] = []
-    unknown: list[np.ndarray] = []
+    membership = np.zeros((len(classes), class_count))
+    membership[np.arange(len(classes)), classes] = 1.0
+    masses: list[np.ndarray] = [np.zeros((0, class_count))]
+    target_classes: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     for line, top_outputs in _top_outputs(engine, lines, context):
         for start in range(0, len(line.targets), ROWS_PER_SOFTMAX):
             rows = top_outputs[start : start + ROWS_PER_SOFTMAX]
-            log_probabilities = log_softmax(rows @ engine.output_kernel + engine.output_bias)
-            chances.append(np.exp(log_probabilities[:, unknown_id].astype(np.float64)))
-        unknown.append(np.array([target == unknown_id for target in line.targets], dtype=bool))
-    if not chances:
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    return np.concatenate(chances), np.concatenate(unknown)
+            probabilities = np.exp(log_softmax(rows @ engine.output_kernel + engine.output_bias).astype(np.float64))
+            masses.append(probabilities @ membership)
+        target_classes.append(np.array([-1 if target is None else classes[target] for target in line.targets]))
+    return np.concatenate(masses), np.concatenate(target_classes)
 
 
 def evaluate_file(stored: StoredModel, source: str | Path, context: ContextKind | None = None) -> Evaluation:

@@ -54,7 +54,7 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
     config = stored.config
     model = stored.model
     corpus = config.get("corpus", {})
-    unknown_word = config.get("unknown_word", {})
+    calibration = config.get("calibration", {})
     return {
         "folder": str(stored.folder),
         "created": config.get("created"),
@@ -67,10 +67,10 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
             "unknown_word": stored.vocabulary.unknown_id is not None,
             # The text's own marker read as the unknown word (--unk-token), as the tokenizer kept it.
             "unknown_marker": stored.vocabulary.unknown_marker,
-            # After --unk-singletons (rnngen/train/unknown_words.py): the words only the held-out lines
+            # After --unk-singletons (rnngen/train/calibration.py): the words only the held-out lines
             # had, given ids once validation was done, and the nats added to <unk>'s output bias.
-            "held_out_words": unknown_word.get("held_out_words", 0),
-            "unknown_bias_shift": unknown_word.get("bias_shift"),
+            "held_out_words": calibration.get("held_out_words", 0),
+            "unknown_bias_shift": calibration.get("shifts", {}).get("<unk>"),
         },
         "model": {
             "cell": model.cell.value,

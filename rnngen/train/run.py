@@ -22,6 +22,7 @@ from pathlib import Path
 from rnngen.config import to_json_dict
 from rnngen.inference.evaluation import evaluate_lines
 from rnngen.store.folder import CURVE_FILE, StoredModel, check_destination, write_model_folder
+from rnngen.train.calibration import calibrate
 from rnngen.train.checkpoints import checkpoint_folder, checkpoint_to_resume, engine_of, remove_checkpoint
 from rnngen.train.engines import check_budget, choose_engine, open_engine
 from rnngen.train.interrupts import signals_caught
@@ -38,7 +39,6 @@ from rnngen.train.setup import (
     package_versions,
     prepare_run,
 )
-from rnngen.train.unknown_words import settle_unknown_words
 
 
 def run_training(request: TrainingRequest, reporter: TrainingReporter | None = None) -> TrainingResult:
@@ -81,11 +81,11 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         kept = StoredModel(
             destination, config, run.request.tokenizer, run.model_config, run.corpus.vocabulary, session.export()
         )
-        settled = settle_unknown_words(run, kept)
-        config["metrics"].update(text_scores(run, settled.scored))
-        if settled.fit is not None:
-            config["unknown_word"] = to_json_dict(settled.fit)
-            config["model"]["vocab_size"] = settled.saved.model.vocab_size
+        calibrated = calibrate(run, kept)
+        config["metrics"].update(text_scores(run, calibrated.scored))
+        if calibrated.calibration is not None:
+            config["calibration"] = to_json_dict(calibrated.calibration)
+            config["model"]["vocab_size"] = calibrated.saved.model.vocab_size
 
         def write_extra(staging: Path) -> None:
             session.write_extra(staging)
@@ -93,7 +93,7 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
             kept_epoch = int(config["metrics"]["epoch"])
             write_training_curve(history, staging / CURVE_FILE, title, kept_epoch, loop.steps)
 
-        saved = settled.saved
+        saved = calibrated.saved
         write_model_folder(destination, config, saved.vocabulary, saved.weights, write_extra=write_extra)
         if ending.finished:
             remove_checkpoint(own_checkpoint)

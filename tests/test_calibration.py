@@ -1,5 +1,5 @@
-"""After a run that read words seen once as <unk>: <unk>'s probability fitted on the held-out lines, and
-the words only those lines hold given ids of their own (rnngen/train/unknown_words.py)."""
+"""After a run that read words seen once as <unk>: the output bias calibrated class by class on the
+held-out lines, and the words only those lines hold given ids of their own (rnngen/train/calibration.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,19 @@ import pytest
 from rnngen.data.vocab import Vocabulary
 from rnngen.network.forward import softmax
 from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL
-from rnngen.train.unknown_words import (
+from rnngen.train.calibration import (
+    CLASS_NAMES,
+    END_OF_LINE_CLASS,
+    MIN_CLASS_TARGETS,
     MOST_DISCOUNT,
     MOST_HELD_OUT_SHARE,
+    PADDING_CLASS,
+    UNKNOWN_CLASS,
     absolute_discount,
-    fitted_bias_shift,
+    calibrated_shifts,
     held_out_only_counts,
+    id_classes,
+    with_class_shifts,
     with_held_out_words,
 )
 from tests.conftest import rnngen
@@ -29,41 +36,89 @@ from tests.test_unknown_singletons import real_text
 VOCABULARY = Vocabulary(("a", "b", "c"), has_unknown=True)
 
 
-def shifted(chances: np.ndarray, shift: float) -> np.ndarray:
-    scale = math.exp(shift)
-    return chances * scale / (1 - chances + chances * scale)
+def test_ids_fall_into_classes_by_training_count() -> None:
+    vocabulary = Vocabulary(tuple("abcdefghi"), has_unknown=True)
+    counts = np.array([0, 1, 2, 3, 4, 5, 16, 17, 300, 64, 900, 7])
+    assert id_classes(vocabulary, counts).tolist() == [
+        PADDING_CLASS,
+        0,
+        1,
+        2,
+        2,
+        3,
+        4,
+        5,
+        7,
+        5,
+        END_OF_LINE_CLASS,
+        UNKNOWN_CLASS,
+    ]
+    assert CLASS_NAMES[0] == "seen 1" and CLASS_NAMES[2] == "seen 3-4" and CLASS_NAMES[7] == "seen 257+"
+    assert CLASS_NAMES[UNKNOWN_CLASS] == "<unk>" and len(CLASS_NAMES) == PADDING_CLASS
 
 
-def test_the_fitted_shift_makes_the_chances_add_up_to_the_unknown_targets() -> None:
-    chances = np.full(1_000, 0.1)
-    unknown = np.arange(1_000) < 200
-    shift = fitted_bias_shift(chances, unknown)
-    # p e^s / (1 - p + p e^s) = 0.2 with p = 0.1: e^s = 0.2 x 0.9 / (0.1 x 0.8).
-    assert shift == pytest.approx(math.log(2.25), abs=1e-9)
-    assert shifted(chances, shift).sum() == pytest.approx(200)
+def class_masses(random: np.random.Generator, positions: int) -> np.ndarray:
+    """Random class probabilities per position, padding's always 0."""
+    masses = random.dirichlet(np.ones(PADDING_CLASS), size=positions)
+    return np.concatenate([masses, np.zeros((positions, 1))], axis=1)
 
 
-def test_the_fitted_shift_is_the_likeliest() -> None:
+def shifted(masses: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    weighted = masses * np.exp(shifts)
+    return weighted / weighted.sum(axis=1, keepdims=True)
+
+
+def test_after_the_fit_each_class_receives_as_much_probability_as_it_has_targets() -> None:
     random = np.random.default_rng(0)
-    chances = random.uniform(0.001, 0.2, size=5_000)
-    unknown = random.random(5_000) < chances * 1.7
+    masses = class_masses(random, 5_000)
+    # Targets drawn from distorted probabilities: the fit must undo the distortion.
+    truth = np.zeros(PADDING_CLASS + 1)
+    truth[[0, UNKNOWN_CLASS, END_OF_LINE_CLASS]] = [0.8, 0.7, -0.5]
+    real = shifted(masses, truth)
+    targets = np.array([random.choice(PADDING_CLASS + 1, p=row) for row in real])
+    shifts = calibrated_shifts(masses, targets)
+    counts = np.bincount(targets, minlength=PADDING_CLASS + 1)
+    reference = int(np.argmax(counts))
+    assert shifts[reference] == 0.0 and shifts[PADDING_CLASS] == 0.0
+    received = shifted(masses, shifts).sum(axis=0)
+    np.testing.assert_allclose(received[:PADDING_CLASS], counts[:PADDING_CLASS], rtol=1e-6)
+    # Up to the reference's own shift, the distortion is found again.
+    found, distortion = shifts - shifts[reference], truth - truth[reference]
+    np.testing.assert_allclose(found[:PADDING_CLASS], distortion[:PADDING_CLASS], atol=0.15)
 
-    def log_likelihood(shift: float) -> float:
-        after = shifted(chances, shift)
-        return float(np.log(np.where(unknown, after, 1 - after)).sum())
 
-    best = fitted_bias_shift(chances, unknown)
-    assert best > 0  # the chances were too low
-    assert log_likelihood(best) > log_likelihood(best - 0.05)
-    assert log_likelihood(best) > log_likelihood(best + 0.05)
+def test_the_fit_is_the_likeliest() -> None:
+    random = np.random.default_rng(1)
+    masses = class_masses(random, 3_000)
+    targets = np.array([random.choice(PADDING_CLASS + 1, p=row) for row in masses])
+    best = calibrated_shifts(masses, targets)
+
+    def log_likelihood(shifts: np.ndarray) -> float:
+        return float(np.log(shifted(masses, shifts)[np.arange(len(targets)), targets]).sum())
+
+    for nudge in (np.eye(PADDING_CLASS + 1)[UNKNOWN_CLASS] * 0.05, np.eye(PADDING_CLASS + 1)[0] * -0.05):
+        assert log_likelihood(best) > log_likelihood(best + nudge)
 
 
-def test_lines_without_an_unknown_word_are_fitted_as_though_one_target_were() -> None:
+def test_rare_classes_keep_their_bias_but_the_unknown_word_is_always_fitted() -> None:
     """A closed vocabulary's held-out lines hold no new word; a later text may, so <unk> keeps a chance."""
-    chances = np.full(10, 0.3)
-    shift = fitted_bias_shift(chances, np.zeros(10, dtype=bool))
-    assert shifted(chances, shift).sum() == pytest.approx(1.0)
-    assert fitted_bias_shift(chances, np.ones(10, dtype=bool)) > 11
+    random = np.random.default_rng(2)
+    masses = class_masses(random, 2_000)
+    # No unknown target, and only a few of "seen 1".
+    targets = np.full(2_000, 7)
+    targets[: MIN_CLASS_TARGETS - 1] = 0
+    targets[100:1000] = END_OF_LINE_CLASS
+    shifts = calibrated_shifts(masses, targets)
+    assert shifts[0] == 0.0 and shifts[7] == 0.0 and shifts[END_OF_LINE_CLASS] != 0.0
+    # Fitted as though one target were unknown.
+    assert shifted(masses, shifts)[:, UNKNOWN_CLASS].sum() == pytest.approx(1.0, rel=1e-6)
+
+
+def test_the_shifts_move_each_ids_bias_by_its_class() -> None:
+    weights = {OUTPUT_BIAS: np.zeros(4, dtype=np.float32), EMBEDDING: np.zeros((4, 2))}
+    moved = with_class_shifts(weights, np.array([2, 0, 1, 0]), np.array([0.5, -1.0, 0.0]))
+    assert moved[OUTPUT_BIAS].tolist() == [0.0, 0.5, -1.0, 0.5] and moved[OUTPUT_BIAS].dtype == np.float32
+    assert moved[EMBEDDING] is weights[EMBEDDING] and weights[OUTPUT_BIAS].tolist() == [0.0] * 4
 
 
 def test_only_words_the_vocabulary_lacks_are_counted_and_never_the_texts_marker() -> None:
@@ -156,9 +211,10 @@ def test_a_default_run_gives_the_held_out_lines_words_ids_and_fits_the_unknown_w
     names = held_out_names()
     assert names  # the split holds out some of the names' lines
     config, vocabulary = train(tmp_path)
-    fit = config["unknown_word"]
+    fit = config["calibration"]
     assert fit["fitted_on"] == "held-out lines" and fit["held_out_words"] == len(names)
-    assert 0 < fit["held_out_share"] <= MOST_HELD_OUT_SHARE and math.isfinite(fit["bias_shift"])
+    assert 0 < fit["held_out_share"] <= MOST_HELD_OUT_SHARE and math.isfinite(fit["shifts"]["<unk>"])
+    assert set(fit["shifts"]) == set(CLASS_NAMES)
     assert set(names) <= set(vocabulary["words"])
     assert config["model"]["vocab_size"] == len(vocabulary["words"]) + 3
     # A held-out name is now a word of the model, priced below a name it never met.
@@ -169,16 +225,17 @@ def test_a_default_run_gives_the_held_out_lines_words_ids_and_fits_the_unknown_w
     assert known["unknown_tokens"] == 0 and new["unknown_tokens"] == 1
     assert known["bits_per_char"] < new["bits_per_char"]
     info = json.loads(rnngen("info", "-m", "model", "--json", cwd=tmp_path).stdout)["vocabulary"]
-    assert info["held_out_words"] == len(names) and info["unknown_bias_shift"] == fit["bias_shift"]
+    assert info["held_out_words"] == len(names) and info["unknown_bias_shift"] == fit["shifts"]["<unk>"]
     generated = rnngen("generate", "the", "-m", "model", "-n", "20", cwd=tmp_path)
     assert generated.returncode == 0 and "<unk>" not in generated.stdout
 
 
 def test_without_held_out_lines_the_shift_undoes_the_replacement_rate(tmp_path: Path) -> None:
     config, _ = train(tmp_path, "--val-split", "0", "--unk-singletons", "0.25")
-    assert config["unknown_word"]["fitted_on"] == "replacement rate"
-    assert config["unknown_word"]["bias_shift"] == pytest.approx(math.log(4))
-    assert config["unknown_word"]["held_out_words"] == 0
+    fit = config["calibration"]
+    assert fit["fitted_on"] == "replacement rate" and fit["held_out_words"] == 0
+    assert fit["shifts"]["<unk>"] == pytest.approx(math.log(4), abs=1e-6)
+    assert all(shift == 0.0 for name, shift in fit["shifts"].items() if name != "<unk>")
 
 
 @pytest.mark.parametrize("options", [["--max-vocab", "1000"], ["--valid", "valid.txt"]])
@@ -187,11 +244,11 @@ def test_words_are_added_only_from_the_corpus_and_when_the_vocabulary_holds_ever
 ) -> None:
     (tmp_path / "valid.txt").write_text("the cat othername on a\n" * 50, encoding="utf-8")
     config, vocabulary = train(tmp_path, *options)
-    assert config["unknown_word"]["held_out_words"] == 0
+    assert config["calibration"]["held_out_words"] == 0
     assert "othername" not in vocabulary["words"]
     assert config["model"]["vocab_size"] == len(vocabulary["words"]) + 3
 
 
 def test_a_run_that_reads_nothing_as_unknown_is_left_as_trained(tmp_path: Path) -> None:
     config, vocabulary = train(tmp_path, "--unk-singletons", "0")
-    assert "unknown_word" not in config and vocabulary["unknown_id"] is None
+    assert "calibration" not in config and vocabulary["unknown_id"] is None

@@ -1,0 +1,256 @@
+"""After a run that read words seen once as <unk> (--unk-singletons): the output bias calibrated on the
+held-out lines, class by class, and the words only those lines hold given ids of their own.
+
+Both steps work on the kept weights, before the model folder is written; the checkpoint keeps the
+weights as trained, so a resumed run takes them again from the same place.
+
+1. **Calibration.** The ids fall into classes: words by how often the training lines hold them (once,
+   twice, 3-4, 5-8, 9-16, 17-64, 65-256, more: CLASS_EDGES), the end of line, and <unk>. One shift per
+   class is added to the output bias, fitted to maximise the held-out lines' likelihood, so that the
+   probabilities each class receives over the held-out targets add up to the targets it holds. Training
+   leaves them off in known ways: it read only a share P of the words seen once as <unk>, while
+   Good-Turing expects new words about as often as words seen once, so <unk> comes out about 1 / P too
+   unlikely; and the rarest words, few of whose gradients reached their rows, come out too unlikely as
+   well. (On 10,000 Korean reviews the fitted shifts were +0.74 nats for <unk>, +0.78 for words seen
+   once and -0.47 for the end of line.) Eleven numbers fitted on thousands of positions, as the kept
+   epoch is chosen on them. A class with fewer than MIN_CLASS_TARGETS held-out targets keeps its bias,
+   but <unk> is always fitted, as though at least one target were unknown: a new word is never ruled
+   out. Without held-out lines only <unk> is shifted, by log(1 / P).
+2. **Words only the held-out lines have.** Validation must treat them as unknown, but once validation
+   has done its work they are words of the user's corpus like any seen once, and the trigram a model
+   is compared with knows them. Each gets an id whose embedding and output row are copies of <unk>'s
+   (where new words come, and what follows one, is all the model could learn of them), and whose
+   output bias takes the share of <unk>'s probability that absolute discounting gives its count:
+   (count - D) / corpus tokens, against the held-out lines' unknown words per target, with Kneser-Ney's
+   D = n1 / (n1 + 2 n2) from the training counts. <unk> keeps the rest. This is done only when the
+   vocabulary holds every training word (no --max-vocab or --min-count), since those options leave
+   words out on purpose, and only for lines held out of the corpus, not a --valid file's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rnngen.data.vocab import Vocabulary
+from rnngen.inference.evaluation import class_probabilities
+from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL, Weights
+from rnngen.store.folder import StoredModel
+
+if TYPE_CHECKING:
+    from rnngen.train.setup import PreparedRun
+
+# Words' classes by training count: class k holds the words seen CLASS_EDGES[k] times or more, and
+# fewer than the next edge. Then the end of line, <unk>, and padding (never a target: never fitted).
+CLASS_EDGES = (1, 2, 3, 5, 9, 17, 65, 257)
+END_OF_LINE_CLASS = len(CLASS_EDGES)
+UNKNOWN_CLASS = END_OF_LINE_CLASS + 1
+PADDING_CLASS = UNKNOWN_CLASS + 1
+
+
+def _count_class_name(low: int, next_edge: int | None) -> str:
+    if next_edge is None:
+        return f"seen {low}+"
+    return f"seen {low}" if next_edge == low + 1 else f"seen {low}-{next_edge - 1}"
+
+
+CLASS_NAMES = (
+    *(_count_class_name(low, high) for low, high in zip(CLASS_EDGES, [*CLASS_EDGES[1:], None], strict=True)),
+    "<eol>",
+    "<unk>",
+)
+# Fewer held-out targets than this leave a class's bias as trained: too few to fit it on.
+MIN_CLASS_TARGETS = 20
+# A shift is kept within +-SHIFT_BOUND nats, and a Newton step within +-MOST_STEP.
+SHIFT_BOUND = 12.0
+MOST_STEP = 2.0
+# Absolute discounting's D is estimated from the counts, but kept below 1 (which would leave a word seen
+# once nothing).
+MOST_DISCOUNT = 0.9
+# The most of <unk>'s probability the held-out lines' words may take between them: new words must keep
+# most of it, whatever the counts say.
+MOST_HELD_OUT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the steps did, as config.json records it."""
+
+    shifts: dict[str, float]  # nats added to each class's output bias, by class name
+    fitted_on: str  # "held-out lines", or "replacement rate" (<unk> alone, by log 1 / P) when none were held out
+    held_out_words: int  # words given ids of their own, from the held-out lines
+    held_out_share: float  # the share of <unk>'s probability they took
+
+    @property
+    def unknown_shift(self) -> float:
+        return self.shifts[CLASS_NAMES[UNKNOWN_CLASS]]
+
+
+def id_classes(vocabulary: Vocabulary, target_counts: np.ndarray) -> np.ndarray:
+    """(vocab_size,): each id's class (module docstring), words by their count among the training targets."""
+    classes = np.full(vocabulary.size, PADDING_CLASS, dtype=np.int64)
+    words = slice(1, vocabulary.end_of_line_id)
+    classes[words] = np.searchsorted(CLASS_EDGES, np.maximum(target_counts[words], 1), side="right") - 1
+    classes[vocabulary.end_of_line_id] = END_OF_LINE_CLASS
+    if vocabulary.unknown_id is not None:
+        classes[vocabulary.unknown_id] = UNKNOWN_CLASS
+    return classes
+
+
+def fitted_class_shifts(masses: np.ndarray, targets: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """The shifts s (one per class) that maximise sum_k targets_k s_k - sum_positions log sum_k masses_k e^s_k,
+    the held-out log-likelihood once each class's logits move by its shift; only the classes ``fitted``
+    move, the others keep 0. Newton's method on a concave function, steps bounded; at the optimum each
+    fitted class's probabilities add up to its targets."""
+    shifts = np.zeros(masses.shape[1])
+    chosen = np.flatnonzero(fitted)
+    if len(chosen) == 0:
+        return shifts
+    for _ in range(100):
+        weighted = masses * np.exp(shifts)
+        probabilities = weighted / weighted.sum(axis=1, keepdims=True)
+        expected = probabilities.sum(axis=0)
+        gradient = (targets - expected)[chosen]
+        hessian = (probabilities.T @ probabilities - np.diag(expected))[np.ix_(chosen, chosen)]
+        step = np.linalg.lstsq(hessian, -gradient, rcond=None)[0]
+        step = np.clip(step, -MOST_STEP, MOST_STEP)
+        shifts[chosen] = np.clip(shifts[chosen] + step, -SHIFT_BOUND, SHIFT_BOUND)
+        if np.abs(step).max() < 1e-9:
+            break
+    return shifts
+
+
+def calibrated_shifts(masses: np.ndarray, target_classes: np.ndarray) -> np.ndarray:
+    """The shifts for the held-out lines' class probabilities and target classes: classes with
+    MIN_CLASS_TARGETS targets or more are fitted, and <unk> always, as though at least one target were
+    unknown. The class with the most targets would do as well as any as the fixed point the others move
+    against, since moving every class alike changes nothing: it is held at 0 so that the shifts read
+    as relative to the commonest words."""
+    targets = np.bincount(target_classes[target_classes >= 0], minlength=masses.shape[1]).astype(np.float64)
+    targets[UNKNOWN_CLASS] = max(targets[UNKNOWN_CLASS], 1.0)
+    fitted = targets >= MIN_CLASS_TARGETS
+    fitted[UNKNOWN_CLASS] = True
+    fitted[PADDING_CLASS] = False
+    others = fitted.copy()
+    others[UNKNOWN_CLASS] = False
+    if others.any():
+        fitted[int(np.argmax(np.where(others, targets, -1.0)))] = False
+    return fitted_class_shifts(masses, targets, fitted)
+
+
+def with_class_shifts(weights: Weights, classes: np.ndarray, shifts: np.ndarray) -> Weights:
+    """The weights with each id's output bias moved by its class's shift (a new array; the others shared)."""
+    bias = weights[OUTPUT_BIAS].astype(np.float64) + shifts[classes]
+    return {**weights, OUTPUT_BIAS: bias.astype(weights[OUTPUT_BIAS].dtype)}
+
+
+def held_out_only_counts(vocabulary: Vocabulary, validation_lines: Sequence[Sequence[str]]) -> Counter[str]:
+    """How often each word of the held-out lines that the vocabulary lacks occurs there."""
+    return Counter(
+        token
+        for tokens in validation_lines
+        for token in tokens
+        if vocabulary.id_of(token) is None and token != vocabulary.unknown_marker
+    )
+
+
+def absolute_discount(target_counts: np.ndarray, vocabulary: Vocabulary) -> float:
+    """Kneser-Ney's discount D = n1 / (n1 + 2 n2) from the words' training counts: 0.5 when no word was
+    seen once, and at most MOST_DISCOUNT, so that a word seen once keeps a share (a tiny text may have
+    no word seen twice)."""
+    words = target_counts[1 : vocabulary.end_of_line_id]
+    once, twice = int((words == 1).sum()), int((words == 2).sum())
+    return min(once / (once + 2 * twice), MOST_DISCOUNT) if once else 0.5
+
+
+def with_held_out_words(
+    vocabulary: Vocabulary,
+    weights: Weights,
+    counts: Counter[str],
+    discount: float,
+    corpus_tokens: int,
+    unknown_rate: float,
+) -> tuple[Vocabulary, Weights, float]:
+    """The vocabulary with ``counts``' words appended (most frequent first), the weights with their rows,
+    and the share of <unk>'s probability they took (module docstring, step 2). The special ids move
+    up behind the new words, their rows with them."""
+    unknown_id = vocabulary.unknown_id
+    assert unknown_id is not None
+    new_words = [word for word, _ in sorted(counts.items(), key=lambda item: item[1], reverse=True)]
+    shares = np.array([(counts[word] - discount) / corpus_tokens / unknown_rate for word in new_words])
+    if shares.sum() > MOST_HELD_OUT_SHARE:
+        shares *= MOST_HELD_OUT_SHARE / shares.sum()
+    extended = Vocabulary(
+        vocabulary.words + tuple(new_words), has_unknown=True, unknown_marker=vocabulary.unknown_marker
+    )
+    # Old id -> new id: the words keep theirs, the new ones copy <unk>, then <eol> and <unk>.
+    rows = np.array(
+        [*range(vocabulary.end_of_line_id), *[unknown_id] * len(new_words), vocabulary.end_of_line_id, unknown_id]
+    )
+    bias = weights[OUTPUT_BIAS][rows].astype(np.float64)
+    first_new = vocabulary.end_of_line_id
+    bias[first_new : first_new + len(new_words)] += np.log(shares)
+    bias[extended.unknown_id] += math.log(1.0 - shares.sum())
+    extended_weights = {
+        **weights,
+        EMBEDDING: weights[EMBEDDING][rows],
+        OUTPUT_KERNEL: weights[OUTPUT_KERNEL][:, rows],
+        OUTPUT_BIAS: bias.astype(weights[OUTPUT_BIAS].dtype),
+    }
+    return extended, extended_weights, float(shares.sum())
+
+
+@dataclass(frozen=True)
+class CalibratedModel:
+    """The kept model after the steps: ``scored`` after step 1 (what the held-out figures describe: its
+    vocabulary is still the one validation read), ``saved`` after step 2 too; ``calibration`` None when
+    the run read nothing as <unk> and nothing was done."""
+
+    scored: StoredModel
+    saved: StoredModel
+    calibration: Calibration | None
+
+
+def calibrate(run: PreparedRun, kept: StoredModel) -> CalibratedModel:
+    """Both steps of the module's docstring, for a run that read words seen once as <unk>."""
+    probability = run.training.unk_singletons or 0.0
+    vocabulary = kept.vocabulary
+    if probability <= 0.0 or vocabulary.unknown_id is None:
+        return CalibratedModel(kept, kept, None)
+    classes = id_classes(vocabulary, run.training_plan.target_counts)
+    shifts = np.zeros(len(CLASS_NAMES) + 1)
+    unknown_rate = 0.0  # unknown words per held-out target
+    validation_lines = run.corpus.validation_lines
+    if validation_lines:
+        masses, target_classes = class_probabilities(kept, validation_lines, classes, len(shifts))
+        shifts = calibrated_shifts(masses, target_classes)
+        unknown_rate = max(float((target_classes == UNKNOWN_CLASS).sum()), 1.0) / len(target_classes)
+    else:
+        shifts[UNKNOWN_CLASS] = math.log(1.0 / probability)
+    scored = replace(kept, weights=with_class_shifts(kept.weights, classes, shifts))
+    counts: Counter[str] = Counter()
+    # Words of a --valid file are not the corpus's; a vocabulary cut short leaves words out on purpose.
+    whole_vocabulary = run.training.max_vocab is None and run.training.min_count <= 1
+    if validation_lines and run.request.validation is None and whole_vocabulary:
+        counts = held_out_only_counts(vocabulary, validation_lines)
+    saved, share = scored, 0.0
+    if counts:
+        discount = absolute_discount(run.training_plan.target_counts, vocabulary)
+        extended, weights, share = with_held_out_words(
+            vocabulary, scored.weights, counts, discount, run.corpus.tokens, unknown_rate
+        )
+        saved = replace(
+            scored, vocabulary=extended, model=replace(scored.model, vocab_size=extended.size), weights=weights
+        )
+    calibration = Calibration(
+        shifts={name: round(float(shift), 6) for name, shift in zip(CLASS_NAMES, shifts, strict=False)},
+        fitted_on="held-out lines" if validation_lines else "replacement rate",
+        held_out_words=len(counts),
+        held_out_share=share,
+    )
+    return CalibratedModel(scored, saved, calibration)
