@@ -367,10 +367,11 @@ def test_default_validation_is_a_tenth_then_a_twentieth_of_the_lines_up_to_a_qua
     from rnngen.train.setup import resolve_val_split
 
     assert resolve_val_split(150, 3_000, None, False) == 0.0  # too few lines to spare any
-    assert resolve_val_split(5_000, 100_000, None, False) == 0.1
-    assert resolve_val_split(7_000, 150_000, None, False) == pytest.approx(1 / 15)  # 10,000 tokens
-    assert resolve_val_split(10_000, 200_000, None, False) == 0.05
-    assert resolve_val_split(100_000, 2_000_000, None, False) == 0.05
+    assert resolve_val_split(2_500, 50_000, None, False) == 0.1
+    assert resolve_val_split(5_000, 100_000, None, False) == pytest.approx(0.05)  # 5,000 tokens
+    assert resolve_val_split(7_000, 150_000, None, False) == pytest.approx(1 / 30)
+    assert resolve_val_split(10_000, 200_000, None, False) == 0.025
+    assert resolve_val_split(100_000, 2_000_000, None, False) == 0.025
     assert resolve_val_split(5_000_000, 100_000_000, None, False) == pytest.approx(0.0025)
     assert resolve_val_split(5_000_000, 100_000_000, 0.2, False) == 0.2  # as asked
     assert resolve_val_split(5_000, 100_000, None, True) == 0.0  # a validation file instead
