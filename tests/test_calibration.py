@@ -193,6 +193,9 @@ def train(tmp_path: Path, *options: str) -> tuple[dict, dict]:
     assert trained.returncode == 0, trained.stderr
     config = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
     vocabulary = json.loads((tmp_path / "model" / "vocabulary.json").read_text(encoding="utf-8"))
+    # The summary says how many of the vocabulary's words came from the held-out lines, when any did.
+    held_out_words = config.get("calibration", {}).get("held_out_words", 0)
+    assert (f"with {held_out_words:,} words of the held-out lines" in trained.stderr) is (held_out_words > 0)
     return config, vocabulary
 
 

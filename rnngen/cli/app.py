@@ -724,8 +724,10 @@ def train(
         from rnngen.cli.progress import describe_metrics
 
         kept = int(result.metrics.get("epoch", result.epochs_run))
+        held_out = f" with {result.held_out_words:,} words of the held-out lines" if result.held_out_words else ""
         print(
-            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size:,}, {result.samples:,} training targets); "
+            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size:,}{held_out}, "
+            f"{result.samples:,} training targets); "
             f"kept epoch {kept} of {result.epochs_run}: {result.stop_reason}\n"
             f"rnngen: epoch {kept}: {describe_metrics(result.metrics)}",
             file=sys.stderr,

@@ -76,6 +76,8 @@ class TrainingResult:
     stop_reason: str = ""
     # Where --resume goes on from when a budget ended training before the run was done; else None.
     checkpoint: Path | None = None
+    # Words of the vocabulary that only the held-out lines hold, added after validation (train/calibration.py).
+    held_out_words: int = 0
 
 
 def resolve_max_len(longest_line: int, requested: int | None, context: ContextKind) -> int:
@@ -368,6 +370,7 @@ class PreparedRun:
             seconds=seconds,
             chief=chief,
             stop_reason=folder.get("stop_reason", ""),
+            held_out_words=folder.get("calibration", {}).get("held_out_words", 0),
         )
 
 
