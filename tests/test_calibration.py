@@ -24,9 +24,10 @@ from rnngen.train.calibration import (
     UNKNOWN_CLASS,
     absolute_discount,
     calibrated_shifts,
+    calibrated_weights,
+    fitted_logit_scale,
     held_out_only_counts,
     id_classes,
-    with_class_shifts,
     with_held_out_words,
 )
 from tests.conftest import rnngen
@@ -114,11 +115,34 @@ def test_rare_classes_keep_their_bias_but_the_unknown_word_is_always_fitted() ->
     assert shifted(masses, shifts)[:, UNKNOWN_CLASS].sum() == pytest.approx(1.0, rel=1e-6)
 
 
-def test_the_shifts_move_each_ids_bias_by_its_class() -> None:
-    weights = {OUTPUT_BIAS: np.zeros(4, dtype=np.float32), EMBEDDING: np.zeros((4, 2))}
-    moved = with_class_shifts(weights, np.array([2, 0, 1, 0]), np.array([0.5, -1.0, 0.0]))
-    assert moved[OUTPUT_BIAS].tolist() == [0.0, 0.5, -1.0, 0.5] and moved[OUTPUT_BIAS].dtype == np.float32
-    assert moved[EMBEDDING] is weights[EMBEDDING] and weights[OUTPUT_BIAS].tolist() == [0.0] * 4
+def test_the_fitted_scale_undoes_a_temperature() -> None:
+    """Targets drawn from softmax(0.8 z): the logits z are too sure of themselves by 1 / 0.8."""
+    random = np.random.default_rng(3)
+    outputs = random.normal(size=(3_000, 6)).astype(np.float32)
+    kernel, bias = random.normal(size=(6, 40)).astype(np.float32), random.normal(size=40).astype(np.float32)
+    logits = outputs @ kernel + bias
+    targets = np.array([random.choice(40, p=row) for row in softmax(0.8 * logits)])
+    scale = fitted_logit_scale(outputs, targets, kernel, bias)
+    assert scale == pytest.approx(0.8, abs=0.05)
+
+    def log_likelihood(factor: float) -> float:
+        return float(np.log(softmax(factor * logits)[np.arange(len(targets)), targets]).sum())
+
+    assert log_likelihood(scale) > max(log_likelihood(scale - 0.02), log_likelihood(scale + 0.02))
+
+
+def test_the_calibrated_weights_scale_the_output_layer_then_shift_each_ids_bias_by_its_class() -> None:
+    weights = {
+        OUTPUT_BIAS: np.array([0.0, 1.0, 2.0, 3.0], dtype=np.float32),
+        OUTPUT_KERNEL: np.ones((2, 4), dtype=np.float32),
+        EMBEDDING: np.zeros((4, 2)),
+    }
+    moved = calibrated_weights(weights, 0.5, np.array([2, 0, 1, 0]), np.array([0.5, -1.0, 0.0]))
+    assert moved[OUTPUT_BIAS].tolist() == [0.0, 1.0, 0.0, 2.0] and moved[OUTPUT_BIAS].dtype == np.float32
+    assert np.array_equal(moved[OUTPUT_KERNEL], np.full((2, 4), 0.5))
+    assert moved[EMBEDDING] is weights[EMBEDDING] and weights[OUTPUT_BIAS].tolist() == [0.0, 1.0, 2.0, 3.0]
+    unscaled = calibrated_weights(weights, 1.0, np.zeros(4, dtype=np.int64), np.zeros(3))
+    assert unscaled[OUTPUT_KERNEL] is weights[OUTPUT_KERNEL]
 
 
 def test_only_words_the_vocabulary_lacks_are_counted_and_never_the_texts_marker() -> None:
@@ -233,10 +257,23 @@ def test_a_default_run_gives_the_held_out_lines_words_ids_and_fits_the_unknown_w
     assert generated.returncode == 0 and "<unk>" not in generated.stdout
 
 
+def test_enough_held_out_targets_fit_a_temperature_and_save_a_tied_model_untied(tmp_path: Path) -> None:
+    (tmp_path / "real.txt").write_text(real_text(2_000), encoding="utf-8")
+    trained = rnngen("train", "real.txt", "-o", "model", *SMALL, "--tie-embeddings", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    config = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
+    scale = config["calibration"]["logit_scale"]
+    assert scale != 1.0 and config["model"]["tie_embeddings"] is False
+    weights = np.load(tmp_path / "model" / "weights.npz")
+    np.testing.assert_allclose(weights[OUTPUT_KERNEL], scale * weights[EMBEDDING].T, rtol=1e-4, atol=1e-6)
+    scored = rnngen("evaluate", "real.txt", "-m", "model", "--json", cwd=tmp_path)
+    assert scored.returncode == 0 and math.isfinite(json.loads(scored.stdout)["bits_per_char"])
+
+
 def test_without_held_out_lines_the_shift_undoes_the_replacement_rate(tmp_path: Path) -> None:
     config, _ = train(tmp_path, "--val-split", "0", "--unk-singletons", "0.25")
     fit = config["calibration"]
-    assert fit["fitted_on"] == "replacement rate" and fit["held_out_words"] == 0
+    assert fit["fitted_on"] == "replacement rate" and fit["held_out_words"] == 0 and fit["logit_scale"] == 1.0
     assert fit["shifts"]["<unk>"] == pytest.approx(math.log(4), abs=1e-6)
     assert all(shift == 0.0 for name, shift in fit["shifts"].items() if name != "<unk>")
 

@@ -209,31 +209,21 @@ def evaluate_lines(
     )
 
 
-def class_probabilities(
-    stored: StoredModel,
-    token_lines: Sequence[Sequence[str]],
-    classes: np.ndarray,
-    class_count: int,
-    context: ContextKind | None = None,
+def held_out_outputs(
+    stored: StoredModel, token_lines: Sequence[Sequence[str]], context: ContextKind | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Before each target of the lines (their tokens, then one end-of-line each), read as `evaluate`
-    reads them: the probability the model gives each class of ids ((targets, class_count); ``classes``
-    maps each id to its class), and the target's class ((targets,); -1 for a token with no id at all,
-    in a model without an unknown-word id)."""
+    reads them: the last layer's output ((targets, width) float32), from which any output layer's logits
+    follow, and the target's id ((targets,); -1 for a token with no id, in a model without <unk>)."""
     context = trained_context(stored) if context is None else context
     engine = NumpyLanguageModel(stored.model, stored.weights)
     lines = [_prepare(tokens, stored) for tokens in token_lines]
-    membership = np.zeros((len(classes), class_count))
-    membership[np.arange(len(classes)), classes] = 1.0
-    masses: list[np.ndarray] = [np.zeros((0, class_count))]
-    target_classes: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    outputs: list[np.ndarray] = [np.zeros((0, engine.output_width), dtype=np.float32)]
+    targets: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     for line, top_outputs in _top_outputs(engine, lines, context):
-        for start in range(0, len(line.targets), ROWS_PER_SOFTMAX):
-            rows = top_outputs[start : start + ROWS_PER_SOFTMAX]
-            probabilities = np.exp(log_softmax(rows @ engine.output_kernel + engine.output_bias).astype(np.float64))
-            masses.append(probabilities @ membership)
-        target_classes.append(np.array([-1 if target is None else classes[target] for target in line.targets]))
-    return np.concatenate(masses), np.concatenate(target_classes)
+        outputs.append(top_outputs.astype(np.float32, copy=False))
+        targets.append(np.array([-1 if target is None else target for target in line.targets], dtype=np.int64))
+    return np.concatenate(outputs), np.concatenate(targets)
 
 
 def evaluate_file(stored: StoredModel, source: str | Path, context: ContextKind | None = None) -> Evaluation:

@@ -1,21 +1,25 @@
-"""After a run that read words seen once as <unk> (--unk-singletons): the output bias calibrated on the
-held-out lines, class by class, and the words only those lines hold given ids of their own.
+"""After a run that read words seen once as <unk> (--unk-singletons): the output layer calibrated on the
+held-out lines, and the words only those lines hold given ids of their own.
 
 Both steps work on the kept weights, before the model folder is written; the checkpoint keeps the
 weights as trained, so a resumed run takes them again from the same place.
 
-1. **Calibration.** The ids fall into classes: words by how often the training lines hold them (once,
-   twice, 3-4, 5-8, 9-16, 17-64, 65-256, more: CLASS_EDGES), the end of line, and <unk>. One shift per
-   class is added to the output bias, fitted to maximise the held-out lines' likelihood, so that the
-   probabilities each class receives over the held-out targets add up to the targets it holds. Training
-   leaves them off in known ways: it read only a share P of the words seen once as <unk>, while
-   Good-Turing expects new words about as often as words seen once, so <unk> comes out about 1 / P too
-   unlikely; and the rarest words, few of whose gradients reached their rows, come out too unlikely as
-   well. (On 10,000 Korean reviews the fitted shifts were +0.74 nats for <unk>, +0.78 for words seen
-   once and -0.47 for the end of line.) Eleven numbers fitted on thousands of positions, as the kept
-   epoch is chosen on them. A class with fewer than MIN_CLASS_TARGETS held-out targets keeps its bias,
-   but <unk> is always fitted, as though at least one target were unknown: a new word is never ruled
-   out. Without held-out lines only <unk> is shifted, by log(1 / P).
+1. **Calibration.** First a temperature: the logits are scaled by the one factor that makes the held-out
+   lines likeliest. A network trained with dropout and read without it is a little too sure of itself
+   (the factor came out at 0.95 to 0.97). Then the ids fall into classes: words by how often the training
+   lines hold them (once, twice, 3-4, 5-8, 9-16, 17-64, 65-256, more: CLASS_EDGES), the end of line, and
+   <unk>. One shift per class is added to the output bias, fitted to maximise the held-out lines'
+   likelihood, so that the probabilities each class receives over the held-out targets add up to the
+   targets it holds. Training leaves them off in known ways: it read only a share P of the words seen once
+   as <unk>, while Good-Turing expects new words about as often as words seen once, so <unk> comes out
+   about 1 / P too unlikely; the rarest words, few of whose gradients reached their rows, come out too
+   unlikely as well; and the end of line too likely. (On 10,000 Korean reviews the fitted shifts were +0.74
+   nats for <unk>, +0.78 for words seen once and -0.47 for the end of line.) Twelve numbers fitted on
+   thousands of positions, as the kept epoch is chosen on them. A class with fewer than MIN_CLASS_TARGETS
+   held-out targets keeps its bias, but <unk> is always fitted, as though at least one target were
+   unknown: a new word is never ruled out. The temperature needs MIN_TEMPERATURE_TARGETS targets. Without
+   held-out lines only <unk> is shifted, by log(1 / P). A scaled output kernel is no longer the embedding's
+   transpose, so a tied model is saved untied (its output kernel the embedding's transpose, scaled).
 2. **Words only the held-out lines have.** Validation must treat them as unknown, but once validation
    has done its work they are words of the user's corpus like any seen once, and the trigram a model
    is compared with knows them. Each gets an id whose embedding and output row are copies of <unk>'s
@@ -31,14 +35,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnngen.data.vocab import Vocabulary
-from rnngen.inference.evaluation import class_probabilities
+from rnngen.inference.evaluation import ROWS_PER_SOFTMAX, held_out_outputs
+from rnngen.network.forward import softmax
 from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL, Weights
 from rnngen.store.folder import StoredModel
 
@@ -66,6 +71,12 @@ CLASS_NAMES = (
 )
 # Fewer held-out targets than this leave a class's bias as trained: too few to fit it on.
 MIN_CLASS_TARGETS = 20
+# Fewer held-out targets than this leave the logits' scale as trained; more than MOST_TEMPERATURE_TARGETS
+# fit it on that many, evenly spread (one number needs no more, and each Newton step is a pass over them).
+MIN_TEMPERATURE_TARGETS = 1_000
+MOST_TEMPERATURE_TARGETS = 20_000
+# The scale is kept within these bounds (a model far off them would need more than calibrating).
+SCALE_BOUNDS = (0.5, 2.0)
 # A shift is kept within +-SHIFT_BOUND nats, and a Newton step within +-MOST_STEP.
 SHIFT_BOUND = 12.0
 MOST_STEP = 2.0
@@ -81,6 +92,7 @@ MOST_HELD_OUT_SHARE = 0.5
 class Calibration:
     """What the steps did, as config.json records it."""
 
+    logit_scale: float  # the factor the logits were scaled by (1: none), 1 / the temperature
     shifts: dict[str, float]  # nats added to each class's output bias, by class name
     fitted_on: str  # "held-out lines", or "replacement rate" (<unk> alone, by log 1 / P) when none were held out
     held_out_words: int  # words given ids of their own, from the held-out lines
@@ -100,6 +112,46 @@ def id_classes(vocabulary: Vocabulary, target_counts: np.ndarray) -> np.ndarray:
     if vocabulary.unknown_id is not None:
         classes[vocabulary.unknown_id] = UNKNOWN_CLASS
     return classes
+
+
+def _logit_chunks(outputs: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """The held-out positions' logits, ROWS_PER_SOFTMAX positions at a time (float64), with their rows."""
+    for start in range(0, len(outputs), ROWS_PER_SOFTMAX):
+        rows = slice(start, start + ROWS_PER_SOFTMAX)
+        yield rows, (outputs[rows] @ kernel + bias).astype(np.float64)
+
+
+def fitted_logit_scale(outputs: np.ndarray, targets: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> float:
+    """The factor s on the logits z that maximises sum log softmax(s z)[target] over the positions, by
+    Newton's method: the derivative is sum (z_target - E[z]) and the second derivative -sum Var[z], both
+    under softmax(s z), so the function is concave and a few steps do. Within SCALE_BOUNDS."""
+    scale = 1.0
+    for _ in range(30):
+        gradient = curvature = 0.0
+        for rows, logits in _logit_chunks(outputs, kernel, bias):
+            probabilities = softmax(scale * logits)
+            mean = (probabilities * logits).sum(axis=1)
+            spread = (probabilities * logits * logits).sum(axis=1) - mean * mean
+            chosen = logits[np.arange(len(logits)), targets[rows]]
+            gradient += float((chosen - mean).sum())
+            curvature += float(spread.sum())
+        step = float(np.clip(gradient / max(curvature, 1e-12), -0.25, 0.25))
+        scale = float(np.clip(scale + step, *SCALE_BOUNDS))
+        if abs(step) < 1e-7:
+            break
+    return scale
+
+
+def class_masses(
+    outputs: np.ndarray, kernel: np.ndarray, bias: np.ndarray, classes: np.ndarray, class_count: int
+) -> np.ndarray:
+    """(positions, class_count): the probability each class of ids gets at each held-out position."""
+    membership = np.zeros((len(classes), class_count))
+    membership[np.arange(len(classes)), classes] = 1.0
+    masses = np.zeros((len(outputs), class_count))
+    for rows, logits in _logit_chunks(outputs, kernel, bias):
+        masses[rows] = softmax(logits) @ membership
+    return masses
 
 
 def fitted_class_shifts(masses: np.ndarray, targets: np.ndarray, fitted: np.ndarray) -> np.ndarray:
@@ -143,10 +195,16 @@ def calibrated_shifts(masses: np.ndarray, target_classes: np.ndarray) -> np.ndar
     return fitted_class_shifts(masses, targets, fitted)
 
 
-def with_class_shifts(weights: Weights, classes: np.ndarray, shifts: np.ndarray) -> Weights:
-    """The weights with each id's output bias moved by its class's shift (a new array; the others shared)."""
-    bias = weights[OUTPUT_BIAS].astype(np.float64) + shifts[classes]
-    return {**weights, OUTPUT_BIAS: bias.astype(weights[OUTPUT_BIAS].dtype)}
+def calibrated_weights(weights: Weights, scale: float, classes: np.ndarray, shifts: np.ndarray) -> Weights:
+    """The weights with the output layer scaled by ``scale`` and each id's output bias then moved by its
+    class's shift (new arrays for the output layer; the others shared)."""
+    kernel = weights[OUTPUT_KERNEL]
+    bias = scale * weights[OUTPUT_BIAS].astype(np.float64) + shifts[classes]
+    return {
+        **weights,
+        OUTPUT_KERNEL: kernel if scale == 1.0 else (scale * kernel).astype(kernel.dtype),
+        OUTPUT_BIAS: bias.astype(weights[OUTPUT_BIAS].dtype),
+    }
 
 
 def held_out_only_counts(vocabulary: Vocabulary, validation_lines: Sequence[Sequence[str]]) -> Counter[str]:
@@ -205,6 +263,27 @@ def with_held_out_words(
     return extended, extended_weights, float(shares.sum())
 
 
+def fitted_calibration(
+    kept: StoredModel, validation_lines: Sequence[Sequence[str]] | None, classes: np.ndarray, probability: float
+) -> tuple[float, np.ndarray, float]:
+    """Step 1's numbers: the logits' scale, each class's shift, and the unknown words per held-out target
+    (0 without held-out lines, where only <unk> moves, by log 1 / P)."""
+    shifts = np.zeros(len(CLASS_NAMES) + 1)
+    if not validation_lines:
+        shifts[UNKNOWN_CLASS] = math.log(1.0 / probability)
+        return 1.0, shifts, 0.0
+    outputs, targets = held_out_outputs(kept, validation_lines)
+    kernel, bias = kept.weights[OUTPUT_KERNEL], kept.weights[OUTPUT_BIAS]
+    scale = 1.0
+    if len(targets) >= MIN_TEMPERATURE_TARGETS:
+        spread = np.linspace(0, len(targets) - 1, min(len(targets), MOST_TEMPERATURE_TARGETS)).astype(np.int64)
+        scale = fitted_logit_scale(outputs[spread], targets[spread], kernel, bias)
+    masses = class_masses(outputs, scale * kernel, scale * bias, classes, len(shifts))
+    target_classes = classes[targets]
+    unknown_rate = max(float((target_classes == UNKNOWN_CLASS).sum()), 1.0) / len(target_classes)
+    return scale, calibrated_shifts(masses, target_classes), unknown_rate
+
+
 @dataclass(frozen=True)
 class CalibratedModel:
     """The kept model after the steps: ``scored`` after step 1 (what the held-out figures describe: its
@@ -223,16 +302,12 @@ def calibrate(run: PreparedRun, kept: StoredModel) -> CalibratedModel:
     if probability <= 0.0 or vocabulary.unknown_id is None:
         return CalibratedModel(kept, kept, None)
     classes = id_classes(vocabulary, run.training_plan.target_counts)
-    shifts = np.zeros(len(CLASS_NAMES) + 1)
-    unknown_rate = 0.0  # unknown words per held-out target
     validation_lines = run.corpus.validation_lines
-    if validation_lines:
-        masses, target_classes = class_probabilities(kept, validation_lines, classes, len(shifts))
-        shifts = calibrated_shifts(masses, target_classes)
-        unknown_rate = max(float((target_classes == UNKNOWN_CLASS).sum()), 1.0) / len(target_classes)
-    else:
-        shifts[UNKNOWN_CLASS] = math.log(1.0 / probability)
-    scored = replace(kept, weights=with_class_shifts(kept.weights, classes, shifts))
+    scale, shifts, unknown_rate = fitted_calibration(kept, validation_lines, classes, probability)
+    model = kept.model
+    if scale != 1.0 and model.tie_embeddings:
+        model = replace(model, tie_embeddings=False)
+    scored = replace(kept, model=model, weights=calibrated_weights(kept.weights, scale, classes, shifts))
     counts: Counter[str] = Counter()
     # Words of a --valid file are not the corpus's; a vocabulary cut short leaves words out on purpose.
     whole_vocabulary = run.training.max_vocab is None and run.training.min_count <= 1
@@ -248,6 +323,7 @@ def calibrate(run: PreparedRun, kept: StoredModel) -> CalibratedModel:
             scored, vocabulary=extended, model=replace(scored.model, vocab_size=extended.size), weights=weights
         )
     calibration = Calibration(
+        logit_scale=round(scale, 6),
         shifts={name: round(float(shift), 6) for name, shift in zip(CLASS_NAMES, shifts, strict=False)},
         fitted_on="held-out lines" if validation_lines else "replacement rate",
         held_out_words=len(counts),

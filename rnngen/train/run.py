@@ -85,7 +85,8 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         config["metrics"].update(text_scores(run, calibrated.scored))
         if calibrated.calibration is not None:
             config["calibration"] = to_json_dict(calibrated.calibration)
-            config["model"]["vocab_size"] = calibrated.saved.model.vocab_size
+            # The vocabulary's held-out words, and a tied output layer saved untied once scaled.
+            config["model"] = to_json_dict(calibrated.saved.model)
 
         def write_extra(staging: Path) -> None:
             session.write_extra(staging)
