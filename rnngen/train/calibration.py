@@ -98,10 +98,6 @@ class Calibration:
     held_out_words: int  # words given ids of their own, from the held-out lines
     held_out_share: float  # the share of <unk>'s probability they took
 
-    @property
-    def unknown_shift(self) -> float:
-        return self.shifts[CLASS_NAMES[UNKNOWN_CLASS]]
-
 
 def id_classes(vocabulary: Vocabulary, target_counts: np.ndarray) -> np.ndarray:
     """(vocab_size,): each id's class (module docstring), words by their count among the training targets."""
@@ -115,7 +111,9 @@ def id_classes(vocabulary: Vocabulary, target_counts: np.ndarray) -> np.ndarray:
 
 
 def _logit_chunks(outputs: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
-    """The held-out positions' logits, ROWS_PER_SOFTMAX positions at a time (float64), with their rows."""
+    """The held-out positions' logits, ROWS_PER_SOFTMAX positions at a time (float64), with their rows:
+    computed again on each pass, since all of them at once would take positions x vocabulary floats
+    (gigabytes for 20,000 targets and a 50,000-word vocabulary)."""
     for start in range(0, len(outputs), ROWS_PER_SOFTMAX):
         rows = slice(start, start + ROWS_PER_SOFTMAX)
         yield rows, (outputs[rows] @ kernel + bias).astype(np.float64)
