@@ -240,7 +240,7 @@ AUTO_VALIDATION_MIN_LINES = 200
 AUTO_VALIDATION_SPLIT = 0.1
 # A larger corpus holds out less, down to AUTO_VALIDATION_MIN_SPLIT: a line held out is a line the model
 # never learns from. AUTO_VALIDATION_ENOUGH_TOKENS held-out tokens already tell one epoch from the next
-# (every epoch is scored on the same lines) and fit the calibration's eleven numbers (train/calibration.py).
+# (every epoch is scored on the same lines) and fit the calibration's twelve numbers (train/calibration.py).
 # On PTB's first 10,000 lines, holding out 5 % instead of 10 % scored 0.5 % fewer held-out bits per
 # character, and 2.5 % instead of 5 % 0.1 % fewer; on 10,000 NSMC reviews 2.5 % instead of 5.8 % scored
 # 0.2 % fewer (benchmarks/RESULTS.md). A tenth up to 50,000 tokens, a fortieth from 200,000.
