@@ -291,10 +291,12 @@ def saved_weights(folder: Path) -> dict[str, np.ndarray]:
         return {name: archive[name] for name in archive.files}
 
 
-def assert_resumes_exactly(tmp_path: Path, lines: int, options: list[str], max_steps: int) -> None:
-    """Train corpus_lines(lines) with ``options`` into straight/ in one go, and into stages/ stopped by
-    --max-steps and resumed; the two folders must hold the same weights, bit for bit."""
-    (tmp_path / "corpus.txt").write_text(corpus_lines(lines), encoding="utf-8")
+def assert_resumes_exactly(
+    tmp_path: Path, lines: int, options: list[str], max_steps: int, text: str | None = None
+) -> None:
+    """Train corpus_lines(lines) (or ``text``) with ``options`` into straight/ in one go, and into stages/
+    stopped by --max-steps and resumed; the two folders must hold the same weights, bit for bit."""
+    (tmp_path / "corpus.txt").write_text(corpus_lines(lines) if text is None else text, encoding="utf-8")
     straight = rnngen("train", "corpus.txt", "-o", "straight", *options, cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr
     first = rnngen("train", "corpus.txt", "-o", "stages", *options, "--max-steps", str(max_steps), cwd=tmp_path)

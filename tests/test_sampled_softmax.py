@@ -15,6 +15,7 @@ from rnngen.data import batches
 from rnngen.network.weights import trainable_names
 from rnngen.train import TrainingRequest
 from rnngen.train.numpy_engine import backprop
+from rnngen.train.numpy_engine.row_gradient import Gradients, RowGradient
 from rnngen.train.numpy_engine.sampled_softmax import Candidates, CandidateSampler
 from rnngen.train.setup import prepare_run
 
@@ -81,10 +82,16 @@ def test_the_gradients_of_the_sampled_loss_match_finite_differences(tie: bool) -
     assert candidates.ids.size < config.vocab_size - 1  # some words are left out
     assert (candidates.log_inclusion < 0).any()  # and some candidates are corrected
 
-    score, gradients = backprop.loss_and_gradients(weights, config, inputs, targets, None, candidates)
+    score, row_gradients = backprop.loss_and_gradients(weights, config, inputs, targets, None, candidates)
     assert score.cross_entropy / score.targets == pytest.approx(
         sampled_loss_by_hand(weights, config, inputs, targets, candidates), rel=1e-9
     )
+    # The embedding's gradient comes as the rows of the words read and, tied, of the candidates.
+    embedding = row_gradients["embedding"]
+    assert isinstance(embedding, RowGradient)
+    expected_rows = np.union1d(inputs, candidates.ids) if tie else np.unique(inputs)
+    assert embedding.rows.tolist() == expected_rows.tolist()
+    gradients = whole(row_gradients, weights)
     numeric = numeric_gradients(weights, config, inputs, targets, None, candidates)
     for name in trainable_names(config):
         np.testing.assert_allclose(gradients[name], numeric[name], atol=1e-7, rtol=1e-5, err_msg=name)
@@ -95,13 +102,24 @@ def test_the_gradients_of_the_sampled_loss_match_finite_differences(tie: bool) -
         assert not gradients["output.kernel"][:, left_out].any()
 
 
+def whole(gradients: Gradients, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The gradients as whole arrays, RowGradients spread over zeros."""
+    return {
+        name: gradient.dense(weights[name].shape) if isinstance(gradient, RowGradient) else gradient
+        for name, gradient in gradients.items()
+    }
+
+
 def test_with_every_word_a_sure_candidate_it_is_the_full_softmax() -> None:
     config = tiny_config("gru", layers=2, tie=True, dropout=0.3, vocab=9)
     weights = tiny_weights(config, seed=1)
     inputs, targets = tiny_batch(config.vocab_size, seed=2)
     everything = Candidates(np.arange(config.vocab_size), np.zeros(config.vocab_size, dtype=np.float32))
     full_score, full = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(5))
-    score, sampled = backprop.loss_and_gradients(weights, config, inputs, targets, np.random.default_rng(5), everything)
+    score, row_sampled = backprop.loss_and_gradients(
+        weights, config, inputs, targets, np.random.default_rng(5), everything
+    )
+    sampled = whole(row_sampled, weights)
     assert score == full_score
     for name in full:
         np.testing.assert_allclose(sampled[name], full[name], rtol=1e-12, atol=1e-15, err_msg=name)

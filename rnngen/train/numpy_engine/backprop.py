@@ -25,8 +25,9 @@ import numpy as np
 from rnngen.config import CellKind, ModelConfig
 from rnngen.data.vocab import PADDING_ID
 from rnngen.network.forward import State, sigmoid, softmax_in_place
-from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL, Weights, cell_weight_names, output_kernel
+from rnngen.network.weights import EMBEDDING, OUTPUT_BIAS, OUTPUT_KERNEL, cell_weight_names, output_kernel
 from rnngen.train.numpy_engine.masks import BatchMasks, draw_masks
+from rnngen.train.numpy_engine.row_gradient import Gradients, RowGradient
 from rnngen.train.numpy_engine.sampled_softmax import Candidates
 
 
@@ -358,14 +359,13 @@ def _activation_penalties(
     return penalty, top_gradient, change_gradient
 
 
-def _embedding_gradient(vocab_size: int, ids: np.ndarray, gradients: np.ndarray) -> np.ndarray:
-    """(vocab, dim): the gradients of the looked-up rows summed per id (ids (n,), gradients (n, dim))."""
+def _summed_per_id(ids: np.ndarray, gradients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ids, sorted, and the gradients of the looked-up rows summed per id (ids (n,),
+    gradients (n, dim))."""
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    summed = np.zeros((vocab_size, gradients.shape[1]), dtype=gradients.dtype)
-    summed[sorted_ids[starts]] = np.add.reduceat(gradients[order], starts, axis=0)
-    return summed
+    return sorted_ids[starts].astype(np.int64), np.add.reduceat(gradients[order], starts, axis=0)
 
 
 def _spread_over_vocabulary(vocab_size: int, candidates: Candidates | None, gradient: np.ndarray) -> np.ndarray:
@@ -386,12 +386,13 @@ def loss_and_gradients(
     random: np.random.Generator | None = None,
     candidates: Candidates | None = None,
     initial_states: Sequence[State] | None = None,
-) -> tuple[BatchScore, Weights]:
+) -> tuple[BatchScore, Gradients]:
     """One training batch: its score, and the gradient of its mean cross-entropy per real target for
     every trainable array (`trainable_names`). ``random`` draws the masks of dropout and the other
     regularisers (masks.py); None turns them off. AR's and TAR's penalties (``config``'s) are added to
     the loss the gradients are of, and reported in the score. With ``candidates`` (sampled_softmax.py) each target
-    is scored against those words alone, and the score is the sampled estimate. The layers start from
+    is scored against those words alone, and the score is the sampled estimate, and the embedding's
+    gradient is a RowGradient of the rows the batch reads and, tied, its candidates'. The layers start from
     ``initial_states`` (zeros without them), as constants: no gradient flows into them."""
     _check_batch(config, inputs, targets)
     masks = draw_masks(config, inputs.shape[1], inputs.shape[0], random)
@@ -432,7 +433,7 @@ def loss_and_gradients(
     if penalty_change is not None:  # the change h_t - h_t-1 grows with h_t and shrinks with h_t-1
         hidden_gradient[1:] += penalty_change
         hidden_gradient[:-1] -= penalty_change
-    gradients: Weights = {OUTPUT_BIAS: _spread_over_vocabulary(config.vocab_size, candidates, output_bias_gradient)}
+    gradients: Gradients = {OUTPUT_BIAS: _spread_over_vocabulary(config.vocab_size, candidates, output_bias_gradient)}
 
     for layer in range(config.layers - 1, -1, -1):
         trace = traces[layer]
@@ -460,18 +461,25 @@ def loss_and_gradients(
         if trace.keep is not None:
             hidden_gradient *= trace.keep
 
-    embedding_gradient = _embedding_gradient(
-        config.vocab_size, inputs.T.ravel(), hidden_gradient.reshape(time * batch, -1)
-    )
+    rows, values = _summed_per_id(inputs.T.ravel(), hidden_gradient.reshape(time * batch, -1))
     if masks.embedding_rows is not None:
-        embedding_gradient *= masks.embedding_rows[:, np.newaxis]
-    if config.tie_embeddings:
-        # The output layer's gradient goes to the candidates' rows alone (every row without candidates).
-        if candidates is None:
+        values *= masks.embedding_rows[rows][:, np.newaxis]
+    if candidates is None:
+        embedding_gradient = np.zeros((config.vocab_size, values.shape[1]), dtype=values.dtype)
+        embedding_gradient[rows] = values
+        if config.tie_embeddings:
             embedding_gradient += output_kernel_gradient.T
-        else:
-            embedding_gradient[candidates.ids] += output_kernel_gradient.T
+        gradients[EMBEDDING] = embedding_gradient
     else:
+        if config.tie_embeddings:
+            # The output layer's gradient goes to the candidates' rows alone.
+            read = rows
+            rows = np.union1d(read, candidates.ids)
+            tied = np.zeros((len(rows), values.shape[1]), dtype=values.dtype)
+            tied[np.searchsorted(rows, read)] = values
+            tied[np.searchsorted(rows, candidates.ids)] += output_kernel_gradient.T
+            values = tied
+        gradients[EMBEDDING] = RowGradient(rows, values)
+    if not config.tie_embeddings:
         gradients[OUTPUT_KERNEL] = _spread_over_vocabulary(config.vocab_size, candidates, output_kernel_gradient)
-    gradients[EMBEDDING] = embedding_gradient
     return _with_end_states(score, traces, penalty), gradients

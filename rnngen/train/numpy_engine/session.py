@@ -19,7 +19,7 @@ import base64
 import binascii
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -27,18 +27,21 @@ from rnngen.data.batches import Batches
 from rnngen.data.vocab import PADDING_ID
 from rnngen.errors import ModelFolderError
 from rnngen.network.forward import State
-from rnngen.network.weights import Weights, stored_weights, trainable_names
+from rnngen.network.weights import EMBEDDING, Weights, stored_weights, trainable_names
 from rnngen.train.checkpoints import EpochPosition
 from rnngen.train.engines import BatchEnd, EngineState
 from rnngen.train.numpy_engine.adam import Adam
 from rnngen.train.numpy_engine.backprop import BatchScore, loss_and_gradients, score_batch
 from rnngen.train.numpy_engine.initializers import initial_weights
+from rnngen.train.numpy_engine.row_gradient import Gradients, RowGradient, catch_up
 from rnngen.train.numpy_engine.sampled_softmax import Candidates, CandidateSampler
 from rnngen.train.schedule import StepSchedule
 from rnngen.train.setup import PreparedRun
 
 # Where a checkpoint's variables hold the averaged weights (--ema), after the raw ones.
 AVERAGE_PREFIX = "average/"
+# Where they hold the step each row of a row-stepped weight's average was last brought up to.
+AVERAGE_STEPS_PREFIX = "average_steps/"
 
 
 @dataclass
@@ -119,6 +122,11 @@ class NumpySession:
         # The prepared run's settings are resolved: None (chosen by the corpus) never reaches an engine.
         self.ema = run.training.ema or 0.0
         self.average: Weights | None = self._copy(self.model_weights) if self.ema > 0 else None
+        # Under a sampled softmax the embedding's rows step alone (its gradient is a RowGradient); with an
+        # average, the step each of its rows' average was last brought up to (row_gradient.catch_up).
+        self.average_steps: dict[str, np.ndarray] = {}
+        if self.average is not None and run.training.sampled_softmax:
+            self.average_steps[EMBEDDING] = np.ones(self.config.vocab_size, np.int64)
         self.under_way: _EpochUnderWay | None = None
         # The candidates' sampler of a sampled softmax (--sampled-softmax); None: every step scores all words.
         self.sampler: CandidateSampler | None = None
@@ -134,11 +142,30 @@ class NumpySession:
     @property
     def evaluated_weights(self) -> Weights:
         """The weights validation, early stopping and the saved model use: the average, when kept."""
-        return self.model_weights if self.average is None else self.average
+        if self.average is None:
+            return self.model_weights
+        for name, steps in self.average_steps.items():
+            every_row = np.arange(len(steps))
+            catch_up(
+                self.average[name], self.model_weights[name], steps, every_row, self.optimizer.iterations, self.ema
+            )
+        return self.average
 
-    def _update_average(self) -> None:
+    def _catch_up_average(self, gradients: Gradients) -> None:
+        """Before a step: bring the average of the rows it will move up to the step before it."""
+        if self.average is None or self.optimizer.iterations == 0:
+            return
+        for name, steps in self.average_steps.items():
+            gradient = gradients[name]
+            assert isinstance(gradient, RowGradient)
+            catch_up(
+                self.average[name], self.model_weights[name], steps, gradient.rows, self.optimizer.iterations, self.ema
+            )
+
+    def _update_average(self, gradients: Gradients) -> None:
         """average += (1 - decay)(weights - average); the first step's weights start it, as Keras's
-        optimizers start their use_ema average, so the random initial weights weigh nothing."""
+        optimizers start their use_ema average, so the random initial weights weigh nothing. Of a
+        row-stepped weight, the rows the step moved alone (the others catch up when read)."""
         if self.average is None:
             return
         if self.optimizer.iterations == 1:
@@ -146,7 +173,12 @@ class NumpySession:
             return
         share = np.float32(1.0 - self.ema)
         for name, average in self.average.items():
-            average += (self.model_weights[name] - average) * share
+            if name in self.average_steps:
+                rows = cast(RowGradient, gradients[name]).rows
+                average[rows] += (self.model_weights[name][rows] - average[rows]) * share
+                self.average_steps[name][rows] = self.optimizer.iterations
+            else:
+                average += (self.model_weights[name] - average) * share
 
     @property
     def learning_rate(self) -> float:
@@ -173,8 +205,9 @@ class NumpySession:
                 self._candidates(epoch, index, targets),
                 self._initial_states(batches, index, under_way.carried),
             )
+            self._catch_up_average(gradients)
             self.optimizer.apply(self.model_weights, gradients, self.schedule.factor(self.optimizer.iterations))
-            self._update_average()
+            self._update_average(gradients)
             under_way.totals.add(score, len(inputs))
             if self.run.training.stateful:
                 under_way.carried = score.end_states
@@ -246,35 +279,60 @@ class NumpySession:
         self.model_weights = {name: array.astype(np.float32) for name, array in zip(self.names, weights, strict=True)}
         if self.average is not None:
             self.average = self._copy(self.model_weights)
+            for steps in self.average_steps.values():
+                steps[:] = self.optimizer.iterations
 
     def _variable_paths(self) -> list[str]:
         averages = [] if self.average is None else [AVERAGE_PREFIX + name for name in self.names]
         return [*self.names, *averages]
 
+    def _steps_paths(self) -> list[str]:
+        return [AVERAGE_STEPS_PREFIX + name for name in self.average_steps]
+
     def state(self) -> EngineState:
+        # The average as it stands, rows behind and all, with the steps they are at: bringing them up to
+        # date here would round differently from the uninterrupted run, which a resumed run must match.
         averages = [] if self.average is None else [self.average[name] for name in self.names]
         return EngineState(
-            variable_paths=self._variable_paths(),
-            variables=[*(self.model_weights[name] for name in self.names), *averages],
+            variable_paths=[*self._variable_paths(), *self._steps_paths()],
+            variables=[
+                *(self.model_weights[name] for name in self.names),
+                *averages,
+                *self.average_steps.values(),
+            ],
             optimizer=self.optimizer.state(self.names),
         )
 
     def restore(self, state: EngineState) -> None:
         names, count = self.names, len(self.names)
-        fits = state.variable_paths == self._variable_paths() and all(
+        paths, variables = state.variable_paths, state.variables
+        # A checkpoint written before rows were stepped alone has no steps: its average is up to date.
+        steps: dict[str, np.ndarray] = {}
+        stepped = len(self.average_steps)
+        if stepped and paths[-stepped:] == self._steps_paths():
+            steps = dict(zip(paths[-stepped:], variables[-stepped:], strict=True))
+            paths, variables = paths[:-stepped], variables[:-stepped]
+        fits = paths == self._variable_paths() and all(
             array.shape == self.model_weights[path.removeprefix(AVERAGE_PREFIX)].shape
-            for path, array in zip(state.variable_paths, state.variables, strict=True)
+            for path, array in zip(paths, variables, strict=True)
         )
         if not fits or len(state.optimizer) != 2 + 2 * count:
             raise ModelFolderError("the checkpoint does not fit this model; train without --resume to start over")
         self.model_weights = {
-            name: array.astype(np.float32) for name, array in zip(names, state.variables[:count], strict=True)
+            name: array.astype(np.float32) for name, array in zip(names, variables[:count], strict=True)
         }
         if self.average is not None:
             self.average = {
-                name: array.astype(np.float32) for name, array in zip(names, state.variables[count:], strict=True)
+                name: array.astype(np.float32) for name, array in zip(names, variables[count:], strict=True)
             }
         self.optimizer.restore(names, state.optimizer)
+        for name in self.average_steps:
+            saved = steps.get(AVERAGE_STEPS_PREFIX + name)
+            self.average_steps[name] = (
+                np.full(self.config.vocab_size, self.optimizer.iterations, np.int64)
+                if saved is None
+                else saved.astype(np.int64)
+            )
 
     def export(self) -> Weights:
         return stored_weights(self.evaluated_weights, self.config)
