@@ -19,7 +19,7 @@ import base64
 import binascii
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +85,13 @@ class _EpochUnderWay:
         if self.carried is not None:
             state["carried_states"] = _encoded_states(self.carried)
         return EpochPosition(self.steps_done, state)
+
+
+def _stepped_rows(gradients: Gradients, name: str) -> np.ndarray:
+    """The rows a step moved of a weight whose gradient comes as a RowGradient (under a sampled softmax)."""
+    gradient = gradients[name]
+    assert isinstance(gradient, RowGradient), f"{name}'s gradient is not kept by rows"
+    return gradient.rows
 
 
 def _encoded_states(states: list[State]) -> list[list[dict[str, Any]]]:
@@ -156,11 +163,8 @@ class NumpySession:
         if self.average is None or self.optimizer.iterations == 0:
             return
         for name, steps in self.average_steps.items():
-            gradient = gradients[name]
-            assert isinstance(gradient, RowGradient)
-            catch_up(
-                self.average[name], self.model_weights[name], steps, gradient.rows, self.optimizer.iterations, self.ema
-            )
+            rows = _stepped_rows(gradients, name)
+            catch_up(self.average[name], self.model_weights[name], steps, rows, self.optimizer.iterations, self.ema)
 
     def _update_average(self, gradients: Gradients) -> None:
         """average += (1 - decay)(weights - average); the first step's weights start it, as Keras's
@@ -174,7 +178,7 @@ class NumpySession:
         share = np.float32(1.0 - self.ema)
         for name, average in self.average.items():
             if name in self.average_steps:
-                rows = cast(RowGradient, gradients[name]).rows
+                rows = _stepped_rows(gradients, name)
                 average[rows] += (self.model_weights[name][rows] - average[rows]) * share
                 self.average_steps[name][rows] = self.optimizer.iterations
             else:
