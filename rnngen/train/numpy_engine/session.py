@@ -3,7 +3,7 @@
 The same steps as the Keras engine's fit: the same batches in the same order, the loss averaged over
 real targets, Adam with Keras 3's update and global-norm clipping, inverted dropout; and what only it
 does: weight drop, the moving average of the weights (--ema), which it validates and saves, and the
-sampled softmax (--sampled-softmax). It never imports TensorFlow or Keras, so a run starts in a
+sampled softmax (--sampled-softmax), under which the embedding's rows step alone (row_gradient.py). It never imports TensorFlow or Keras, so a run starts in a
 fraction of a second instead of the several seconds TensorFlow takes to load: on a small corpus that is
 most of the time.
 
@@ -148,7 +148,8 @@ class NumpySession:
 
     @property
     def evaluated_weights(self) -> Weights:
-        """The weights validation, early stopping and the saved model use: the average, when kept."""
+        """The weights validation, early stopping and the saved model use: the average, when kept (its
+        rows that waited for a step brought up to date first)."""
         if self.average is None:
             return self.model_weights
         for name, steps in self.average_steps.items():
