@@ -3,9 +3,9 @@
 The same steps as the Keras engine's fit: the same batches in the same order, the loss averaged over
 real targets, Adam with Keras 3's update and global-norm clipping, inverted dropout; and what only it
 does: weight drop, the moving average of the weights (--ema), which it validates and saves, and the
-sampled softmax (--sampled-softmax), under which the embedding's rows step alone (row_gradient.py). It never imports TensorFlow or Keras, so a run starts in a
-fraction of a second instead of the several seconds TensorFlow takes to load: on a small corpus that is
-most of the time.
+sampled softmax (--sampled-softmax), under which the embedding's rows step alone (row_gradient.py). It
+never imports TensorFlow or Keras, so a run starts in a fraction of a second instead of the several
+seconds TensorFlow takes to load: on a small corpus that is most of the time.
 
 It can go on from the middle of an epoch exactly: an epoch's batches come in an order fixed by
 (seed, epoch), so the position it hands out holds only the batches done, the epoch's running sums, the
