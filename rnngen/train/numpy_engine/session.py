@@ -267,10 +267,12 @@ class NumpySession:
     def _score(self, batches: Batches) -> _Totals:
         totals = _Totals()
         carried: list[State] | None = None
+        # Read once: reading the average brings its waiting rows up to date, a pass over the vocabulary.
+        weights = self.evaluated_weights
         for index in range(len(batches)):
             inputs, targets = batches.batch(index)
             initial = self._initial_states(batches, index, carried)
-            score = score_batch(self.evaluated_weights, self.config, inputs, targets, initial)
+            score = score_batch(weights, self.config, inputs, targets, initial)
             totals.add(score, len(inputs))
             carried = score.end_states
         return totals
