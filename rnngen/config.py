@@ -264,6 +264,20 @@ class ScheduleKind(str, Enum):
     linear = "linear"
 
 
+# Settings younger than the first model folders and checkpoints, with the values that mean off: a folder
+# or checkpoint that lacks one trained without it. Model settings sit in config.json's "model" section,
+# training settings in its "training" section; a checkpoint keeps both together.
+LATER_MODEL_SETTINGS: dict[str, Any] = {name: 0.0 for name in (*REGULARISER_RATES, *ACTIVATION_PENALTIES)}
+LATER_TRAINING_SETTINGS: dict[str, Any] = {
+    "lr_schedule": ScheduleKind.decay.value,
+    "warmup_steps": 0,
+    "ema": 0.0,
+    "sampled_softmax": 0,
+    "stateful": False,
+    "unk_singletons": 0.0,
+}
+
+
 # Settings the numpy engine chooses for real text (REAL_TEXT_MIN_TOKENS training tokens or more) when the
 # user names none; the Keras engine has neither, and a few sentences learned by heart need neither.
 # The moving average of the weights spans about an epoch of steps: decay 1 - 1 / steps, within these

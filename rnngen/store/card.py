@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rnngen.config import LATER_MODEL_SETTINGS, LATER_TRAINING_SETTINGS
 from rnngen.network.weights import expected_weight_shapes
 from rnngen.store.folder import StoredModel
 
@@ -22,27 +23,6 @@ def kept_figures(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def parameter_count(stored: StoredModel) -> int:
     return sum(math.prod(shape) for shape in expected_weight_shapes(stored.model).values())
-
-
-# Settings a model may have trained with, in config.json's "model" and "training" sections, with the
-# values that mean off: folders written before they existed trained without them.
-REGULARISERS = {
-    "dropout_input": 0.0,
-    "dropout_hidden": 0.0,
-    "dropout_output": 0.0,
-    "dropout_embedding": 0.0,
-    "weight_drop": 0.0,
-    "activation_regularization": 0.0,
-    "temporal_activation_regularization": 0.0,
-}
-SCHEDULE_SETTINGS = {
-    "lr_schedule": "decay",
-    "warmup_steps": 0,
-    "ema": 0.0,
-    "sampled_softmax": 0,
-    "stateful": False,
-    "unk_singletons": 0.0,
-}
 
 
 def _settings_or_off(section: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -98,10 +78,10 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
             "stop_reason": config.get("stop_reason"),
             "seconds": config.get("training_seconds"),
             **{key: config.get("training", {}).get(key) for key in ("batch_size", "learning_rate", "seed")},
-            **_settings_or_off(config.get("training", {}), SCHEDULE_SETTINGS),
+            **_settings_or_off(config.get("training", {}), LATER_TRAINING_SETTINGS),
         },
         # AWD-LSTM's regularisers (rnngen.config.ArchitectureConfig).
-        "regularisers": _settings_or_off(config.get("model", {}), REGULARISERS),
+        "regularisers": _settings_or_off(config.get("model", {}), LATER_MODEL_SETTINGS),
         "metrics": kept_figures(config.get("metrics", {})),
         "versions": config.get("versions", {}),
     }

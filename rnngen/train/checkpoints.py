@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from rnngen.config import ACTIVATION_PENALTIES, REGULARISER_RATES, EngineKind, ScheduleKind
+from rnngen.config import LATER_MODEL_SETTINGS, LATER_TRAINING_SETTINGS, EngineKind
 from rnngen.errors import ModelFolderError
 from rnngen.store.folder import read_arrays, read_json, recover_folder, replace_folder
 
@@ -80,15 +80,7 @@ class Checkpoint:
 
 
 # Settings younger than the checkpoint format, with the values a checkpoint that lacks them trained with.
-LATER_SETTINGS: dict[str, Any] = {
-    **{name: 0.0 for name in (*REGULARISER_RATES, *ACTIVATION_PENALTIES)},
-    "lr_schedule": ScheduleKind.decay.value,
-    "warmup_steps": 0,
-    "ema": 0.0,
-    "sampled_softmax": 0,
-    "stateful": False,
-    "unk_singletons": 0.0,
-}
+LATER_SETTINGS: dict[str, Any] = {**LATER_MODEL_SETTINGS, **LATER_TRAINING_SETTINGS}
 
 
 def engine_of(fingerprint: Mapping[str, Any]) -> EngineKind:
