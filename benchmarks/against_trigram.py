@@ -27,7 +27,7 @@ import numpy as np
 from ngram_baselines import END, START, UNSEEN, KneserNeyTrigram, TrainingFacts, read_token_lines
 
 from rnngen.config import ContextKind
-from rnngen.inference.evaluation import _prepare, _top_outputs, escape_probability, spelling_bits
+from rnngen.inference.evaluation import escape_probability, line_outputs, spelling_bits
 from rnngen.network.forward import NumpyLanguageModel, log_softmax
 from rnngen.store.folder import read_model_folder
 
@@ -51,14 +51,12 @@ def scored_tokens(model: Path, training_path: Path, heldout_path: Path) -> tuple
     model_escape = None if vocabulary.unknown_id is not None else escape_probability(stored)
     distinct = int(stored.config.get("corpus", {}).get("distinct_characters", 0) or 0)
     engine = NumpyLanguageModel(stored.model, stored.weights)
-    lines = [_prepare(tokens, stored) for tokens in heldout]
-    tokens_of = {id(line): tokens for line, tokens in zip(lines, heldout, strict=True)}
     bands, model_costs, trigram_costs = [], [], []
     # The lines come back in the order they were batched in; each line's rows are its targets' outputs.
-    for line, outputs in _top_outputs(engine, lines, ContextKind.line):
+    for line_index, outputs, targets in line_outputs(stored, heldout, ContextKind.line):
         log_probabilities = log_softmax(outputs @ engine.output_kernel + engine.output_bias)
         first, second = START, START
-        for index, (word, target) in enumerate(zip([*tokens_of[id(line)], END], line.targets, strict=True)):
+        for index, (word, target) in enumerate(zip([*heldout[line_index], END], targets, strict=True)):
             if target is None:
                 # Only a model without <unk> leaves a word without an id: it pays its escape.
                 assert model_escape is not None

@@ -29,6 +29,7 @@ from rnngen.data.corpus import corpus_text
 from rnngen.data.vocab import PADDING_ID
 from rnngen.errors import CorpusError, UsageError
 from rnngen.network.forward import NumpyLanguageModel, State, log_softmax
+from rnngen.network.weights import OUTPUT_KERNEL
 from rnngen.store.folder import StoredModel
 from rnngen.text import make_tokenizer, tokenize_lines
 
@@ -209,20 +210,32 @@ def evaluate_lines(
     )
 
 
-def held_out_outputs(
+def line_outputs(
     stored: StoredModel, token_lines: Sequence[Sequence[str]], context: ContextKind | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Before each target of the lines (their tokens, then one end-of-line each), read as `evaluate`
-    reads them: the last layer's output ((targets, width) float32), from which any output layer's logits
-    follow, and the target's id ((targets,); -1 for a token with no id, in a model without <unk>)."""
+) -> Iterator[tuple[int, np.ndarray, list[int | None]]]:
+    """For each of the lines, read as `evaluate` reads them: its index in ``token_lines``, the last
+    layer's output before each of its targets (its tokens, then one end-of-line; (targets, width)), from
+    which any output layer's logits follow, and the targets' ids (None: a token with no id, in a model
+    without <unk>). Lines come in the order they are computed, not the text's."""
     context = trained_context(stored) if context is None else context
     engine = NumpyLanguageModel(stored.model, stored.weights)
     lines = [_prepare(tokens, stored) for tokens in token_lines]
-    outputs: list[np.ndarray] = [np.zeros((0, engine.output_width), dtype=np.float32)]
-    targets: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    index_of = {id(line): index for index, line in enumerate(lines)}
     for line, top_outputs in _top_outputs(engine, lines, context):
+        yield index_of[id(line)], top_outputs, line.targets
+
+
+def held_out_outputs(
+    stored: StoredModel, token_lines: Sequence[Sequence[str]], context: ContextKind | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every target of the lines (line_outputs) at once: the last layer's outputs ((targets, width)
+    float32) and the targets' ids ((targets,); -1 for a token with no id)."""
+    width = stored.weights[OUTPUT_KERNEL].shape[0]
+    outputs: list[np.ndarray] = [np.zeros((0, width), dtype=np.float32)]
+    targets: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    for _, top_outputs, line_targets in line_outputs(stored, token_lines, context):
         outputs.append(top_outputs.astype(np.float32, copy=False))
-        targets.append(np.array([-1 if target is None else target for target in line.targets], dtype=np.int64))
+        targets.append(np.array([-1 if target is None else target for target in line_targets], dtype=np.int64))
     return np.concatenate(outputs), np.concatenate(targets)
 
 
