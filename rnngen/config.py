@@ -280,10 +280,12 @@ LATER_TRAINING_SETTINGS: dict[str, Any] = {
 
 # Settings the numpy engine chooses for real text (REAL_TEXT_MIN_TOKENS training tokens or more) when the
 # user names none; the Keras engine has neither, and a few sentences learned by heart need neither.
-# The moving average of the weights spans about an epoch of steps: decay 1 - 1 / steps, within these
-# bounds. Validated and saved instead of the raw weights, it settles the noise of the last steps: 0.7 %
-# fewer held-out bits per character on PTB's first 10,000 lines, 1.0 % on 10,000 of NSMC's reviews in
-# morpheme pieces (benchmarks/RESULTS.md).
+# The moving average of the weights spans about AUTO_EMA_EPOCHS epochs of steps: decay 1 - 1 / (epochs x
+# steps), within these bounds. Validated and saved instead of the raw weights, it settles the noise of the
+# last steps: over one epoch, 0.7 % fewer held-out bits per character on PTB's first 10,000 lines and 1.0 %
+# on 10,000 of NSMC's reviews in morpheme pieces; over two and a half, a further 0.1 % and 0.2 %, and five
+# gained nothing more (benchmarks/RESULTS.md).
+AUTO_EMA_EPOCHS = 2.5
 AUTO_EMA_BOUNDS = (0.9, 0.999)
 # A vocabulary this large is trained with a sampled softmax of AUTO_SAMPLED_SOFTMAX_DRAWS words: the
 # full one's output layer would make each step several times slower for the same held-out figure.

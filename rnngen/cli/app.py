@@ -19,6 +19,7 @@ import typer
 
 from rnngen.config import (
     AUTO_EMA_BOUNDS,
+    AUTO_EMA_EPOCHS,
     AUTO_EPOCH_BOUNDS,
     AUTO_PLANNED_UPDATES,
     AUTO_SAMPLED_SOFTMAX_DRAWS,
@@ -494,8 +495,8 @@ def train(
             metavar="DECAY",
             help="Validate and save a moving average of the weights with this decay (0.999, say); 0: off. "
             "numpy engine.",
-            show_default=f"numpy {_REAL}: 1 - 1/(steps an epoch), in [{AUTO_EMA_BOUNDS[0]:g}, {AUTO_EMA_BOUNDS[1]:g}]; "
-            "else 0",
+            show_default=f"numpy {_REAL}: 1 - 1/({AUTO_EMA_EPOCHS:g} x steps an epoch), "
+            f"in [{AUTO_EMA_BOUNDS[0]:g}, {AUTO_EMA_BOUNDS[1]:g}]; else 0",
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.ema,

@@ -18,6 +18,7 @@ import numpy as np
 
 from rnngen.config import (
     AUTO_EMA_BOUNDS,
+    AUTO_EMA_EPOCHS,
     AUTO_EPOCH_BOUNDS,
     AUTO_PLANNED_UPDATES,
     AUTO_REGULARISERS,
@@ -154,14 +155,15 @@ def resolve_unk_singletons(requested: float | None, training_tokens: int, engine
 
 
 def resolve_ema(requested: float | None, steps_per_epoch: int, training_tokens: int, engine: EngineKind) -> float:
-    """The requested decay; else for the numpy engine on real text an average over about an epoch of steps
-    (1 - 1 / steps, within AUTO_EMA_BOUNDS), and none (0) otherwise."""
+    """The requested decay; else for the numpy engine on real text an average over about AUTO_EMA_EPOCHS
+    epochs of steps (1 - 1 / steps, within AUTO_EMA_BOUNDS), and none (0) otherwise."""
     if requested is not None:
         return requested
     if not _numpy_real_text(training_tokens, engine):
         return 0.0
     lowest, highest = AUTO_EMA_BOUNDS
-    return round(min(max(1.0 - 1.0 / max(steps_per_epoch, 1), lowest), highest), 6)
+    averaged_steps = AUTO_EMA_EPOCHS * max(steps_per_epoch, 1)
+    return round(min(max(1.0 - 1.0 / averaged_steps, lowest), highest), 6)
 
 
 def resolve_schedule(
