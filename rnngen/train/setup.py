@@ -156,7 +156,8 @@ def resolve_unk_singletons(requested: float | None, training_tokens: int, engine
 
 def resolve_ema(requested: float | None, steps_per_epoch: int, training_tokens: int, engine: EngineKind) -> float:
     """The requested decay; else for the numpy engine on real text an average over about AUTO_EMA_EPOCHS
-    epochs of steps (1 - 1 / steps, within AUTO_EMA_BOUNDS), and none (0) otherwise."""
+    epochs of steps (1 - 1 / (AUTO_EMA_EPOCHS x steps an epoch), within AUTO_EMA_BOUNDS), and none (0)
+    otherwise."""
     if requested is not None:
         return requested
     if not _numpy_real_text(training_tokens, engine):
