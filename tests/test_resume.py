@@ -135,3 +135,24 @@ def test_the_same_seed_trains_the_same_weights_and_another_seed_does_not(workspa
     for name in straight:
         np.testing.assert_array_equal(straight[name], same[name], err_msg=name)
     assert any(not np.array_equal(straight[name], other[name]) for name in straight)
+
+
+def test_the_command_line_collects_tensorflows_objects_before_the_interpreter_shuts_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An interrupted fit can leave a generator-dataset iterator whose finalization during the
+    # interpreter's shutdown deadlocks (a process that printed its message and never exits): main
+    # collects garbage first whenever TensorFlow is loaded, on success and on failure alike.
+    import gc
+    import sys
+
+    from rnngen.cli import main
+
+    collections: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda *arguments: collections.append(1) or 0)
+    monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow") or object())
+    for arguments in (["--version"], ["info", "--model", "no-such-model"]):
+        monkeypatch.setattr(sys, "argv", ["rnngen", *arguments])
+        with pytest.raises(SystemExit):
+            main()
+    assert len(collections) == 2

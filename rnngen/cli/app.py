@@ -7,6 +7,7 @@ Heavy modules (numpy, Keras, TensorFlow) are imported inside the commands that n
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -1176,8 +1177,19 @@ def main() -> None:
         if os.environ.get("RNNGEN_DEBUG"):
             raise
         _error(f"unexpected {error.__class__.__name__}: {error} (set RNNGEN_DEBUG=1 to see where)")
+        _finalize_tensorflow()
         sys.exit(1)
+    _finalize_tensorflow()
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _finalize_tensorflow() -> None:
+    """Collect what the command left of TensorFlow's objects while the interpreter is still whole.
+    Otherwise the iterator Keras's fit reads batches through (a generator dataset) may be finalized
+    during the interpreter's shutdown, whose garbage collection can deadlock with it: a process that has
+    printed its last line and never exits (tensorflow/tensorflow#21277)."""
+    if "tensorflow" in sys.modules:
+        gc.collect()
 
 
 def _is_usage_error(error: Exception) -> bool:
