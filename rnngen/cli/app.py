@@ -534,6 +534,16 @@ def train(
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.unk_singletons,
+    trigram: Annotated[
+        bool,
+        typer.Option(
+            "--trigram/--no-trigram",
+            help="Mix the network with a Kneser-Ney trigram of the training lines' words, weighed on the "
+            "held-out lines: it remembers the word pairs and triples the network learns only vaguely. "
+            "Made with the calibration (numpy engine on real text, lines held out).",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = True,
     patience: Annotated[
         int,
         typer.Option(
@@ -710,6 +720,7 @@ def train(
         validation=valid,
         resume=resume,
         replace=force,
+        trigram=trigram,
     )
     reporter = None
     if not quiet:

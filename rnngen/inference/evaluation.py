@@ -5,7 +5,8 @@ In line context every line is read from a fresh state after an end-of-line id; i
 Penn Treebank literature's protocol) the state is carried from line to line, so a prediction may use
 the lines before it. Tokens outside the vocabulary are read as the unknown word when the model
 has one; otherwise they are skipped as inputs and left out of perplexity and accuracy, and counted
-in the unknown-word rate.
+in the unknown-word rate. A model mixed with a trigram (rnngen/network/trigram.py) is scored by the
+mixture's probabilities, the trigram reading the same ids within the line.
 
 Bits per character charge every unknown token for the unknown-word event and for its spelling, so that
 no tokenizer or vocabulary policy profits from unknown words (the definition is in the README's
@@ -29,6 +30,7 @@ from rnngen.data.corpus import corpus_text
 from rnngen.data.vocab import PADDING_ID
 from rnngen.errors import CorpusError, UsageError
 from rnngen.network.forward import NumpyLanguageModel, State, log_softmax
+from rnngen.network.trigram import TrigramMixture, contexts_before
 from rnngen.network.weights import OUTPUT_KERNEL
 from rnngen.store.folder import StoredModel
 from rnngen.text import make_tokenizer, tokenize_lines
@@ -116,6 +118,19 @@ def _top_outputs(
             yield line, output[line.positions]
 
 
+def _mixed(mixture: TrigramMixture, log_probabilities: np.ndarray, line: _Line, targets: list[int]) -> np.ndarray:
+    """The network's log-probabilities before some of a line's targets, mixed with the trigram's: its
+    context for each is the two ids read before (<pad> before the line's <eol>)."""
+    contexts = [
+        contexts_before(line.inputs[max(line.positions[target] - 1, 0) : line.positions[target] + 1])
+        for target in targets
+    ]
+    firsts, seconds = (np.array(ids, dtype=np.int64) for ids in zip(*contexts, strict=True))
+    mixed = mixture.mix(np.exp(log_probabilities), mixture.trigram.distributions(firsts, seconds))
+    with np.errstate(divide="ignore"):  # padding may get nothing from either
+        return np.log(mixed, out=mixed)
+
+
 def trained_context(stored: StoredModel) -> ContextKind:
     """The context the model was trained in (line, for folders written before the setting existed)."""
     training = stored.config.get("training")
@@ -176,8 +191,10 @@ def evaluate_lines(
         known = [index for index, target in enumerate(line.targets) if target is not None]
         targets = np.array([line.targets[index] for index in known], dtype=np.int64)
         for start in range(0, len(known), ROWS_PER_SOFTMAX):
-            rows = top_outputs[known[start : start + ROWS_PER_SOFTMAX]]
-            log_probabilities = log_softmax(rows @ engine.output_kernel + engine.output_bias)
+            chunk = known[start : start + ROWS_PER_SOFTMAX]
+            log_probabilities = log_softmax(top_outputs[chunk] @ engine.output_kernel + engine.output_bias)
+            if stored.mixture is not None:
+                log_probabilities = _mixed(stored.mixture, log_probabilities, line, chunk)
             chunk_targets = targets[start : start + ROWS_PER_SOFTMAX]
             target_log_probabilities = log_probabilities[np.arange(len(chunk_targets)), chunk_targets]
             nats -= float(target_log_probabilities.sum())

@@ -108,7 +108,7 @@ class TextGenerator:
         self.vocabulary = stored.vocabulary
         self.tokenizer = make_tokenizer(stored.tokenizer)
         try:
-            self.engine = NumpyLanguageModel(stored.model, stored.weights)
+            self.engine = NumpyLanguageModel(stored.model, stored.weights, stored.mixture)
         except ValueError as error:
             raise ModelFolderError(f"{stored.folder}: {error}") from None
         self.continuing_ids = self._continuing_ids()

@@ -4,7 +4,9 @@ Generation never needs TensorFlow: the model folder holds the weights as plain a
 module replays the Keras layers (Embedding with masked padding, SimpleRNN/LSTM/GRU, stacked and
 bidirectional, Dense softmax) with the same formulas and weight layouts as Keras 3.
 
-The weights are named and shaped as ``rnngen.network.weights`` lays them out.
+The weights are named and shaped as ``rnngen.network.weights`` lays them out. A model mixed with a
+trigram of word counts (``rnngen.network.trigram``) gives the mixture's distributions instead of the
+softmax's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnngen.config import CellKind, ModelConfig
+from rnngen.network.trigram import TrigramMixture, contexts_before
 from rnngen.network.weights import (
     EMBEDDING,
     OUTPUT_BIAS,
@@ -257,7 +260,8 @@ class Readings:
         self.states, self.top_output = self.engine.step(self.states, ids)
 
     def logits(self) -> np.ndarray:
-        """The output layer before its softmax, for every row (batch, vocab_size).
+        """The output layer before its softmax, for every row (batch, vocab_size); for a model mixed
+        with a trigram, the logarithms of the mixture's probabilities, whose softmax they are.
 
         The array is this batch's scratch buffer: the caller may change it, and the next call to
         ``logits`` or ``probabilities`` overwrites it.
@@ -270,7 +274,15 @@ class Readings:
             top_output = self.top_output
         if self.scratch is None or self.scratch.shape[0] != len(top_output):
             self.scratch = np.empty((len(top_output), engine.vocab_size), dtype=top_output.dtype)
-        return engine.output_logits(top_output, out=self.scratch)
+        logits = engine.output_logits(top_output, out=self.scratch)
+        if engine.mixture is None:
+            return logits
+        firsts, seconds = zip(*(contexts_before(ids) for ids in self.ids), strict=True)
+        trigram = engine.mixture.trigram.distributions(np.array(firsts), np.array(seconds))
+        mixed = engine.mixture.mix(softmax_in_place(logits), trigram)
+        with np.errstate(divide="ignore"):  # padding may get nothing from either
+            logits[...] = np.log(mixed, out=mixed)
+        return logits
 
     def probabilities(self) -> np.ndarray:
         """P(next word) for every row (batch, vocab_size), padding included (as in the model).
@@ -294,7 +306,11 @@ class Readings:
 class NumpyLanguageModel:
     """The forward pass of a saved model, from its configuration and weight arrays alone."""
 
-    def __init__(self, config: ModelConfig, weights: Mapping[str, np.ndarray]) -> None:
+    def __init__(
+        self, config: ModelConfig, weights: Mapping[str, np.ndarray], mixture: TrigramMixture | None = None
+    ) -> None:
+        """``mixture``: the trigram generation mixes the network's probabilities with (Readings);
+        the network's own outputs (``output_logits`` and the rest) never include it."""
         shapes = expected_weight_shapes(config)
         for name, shape in shapes.items():
             if name not in weights:
@@ -302,6 +318,7 @@ class NumpyLanguageModel:
             if tuple(weights[name].shape) != shape:
                 raise ValueError(f"weight '{name}' has shape {tuple(weights[name].shape)}, expected {shape}")
         self.config = config
+        self.mixture = mixture
         self.embedding = weights[EMBEDDING]
         directions = model_directions(config)
         self.layers = [

@@ -61,6 +61,8 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
             "dropout": model.dropout,
             "max_len": model.max_len,
             "parameters": parameter_count(stored),
+            # The share of each probability the trigram of word counts gives (rnngen/train/mixture.py).
+            "trigram_weight": 0.0 if stored.mixture is None else round(1.0 - stored.mixture.network_weight, 6),
         },
         "corpus": {
             "source": corpus.get("source"),

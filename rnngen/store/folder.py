@@ -23,6 +23,7 @@ import numpy as np
 from rnngen.config import CellKind, ModelConfig, TokenizerConfig, TokenizerKind
 from rnngen.data.vocab import Vocabulary
 from rnngen.errors import ModelFolderError, UsageError
+from rnngen.network.trigram import TRIGRAM_COUNTS, TRIGRAM_KEYS, KneserNeyTrigram, TrigramMixture
 from rnngen.network.weights import expected_weight_shapes
 from rnngen.processes import process_is_gone
 
@@ -32,6 +33,9 @@ CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.json"
 WEIGHTS_FILE = "weights.npz"
 KERAS_FILE = "model.keras"
+# The word counts a network is mixed with (rnngen/network/trigram.py), when config.json has "mixture".
+TRIGRAM_FILE = "trigram.npz"
+MIXTURE_ENTRY = "mixture"
 CURVE_FILE = "training.png"
 DEFAULT_MODELS_ROOT = Path("models")
 
@@ -46,6 +50,8 @@ class StoredModel:
     model: ModelConfig
     vocabulary: Vocabulary
     weights: dict[str, np.ndarray]
+    # The trigram the network's probabilities are mixed with, and how; None for the network alone.
+    mixture: TrigramMixture | None = None
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -92,10 +98,12 @@ def write_model_folder(
     vocabulary: Vocabulary,
     weights: Mapping[str, np.ndarray],
     write_extra: Callable[[Path], None] | None = None,
+    trigram: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Write a complete model folder, then swap it in for whatever was at ``destination``.
 
-    ``write_extra`` may add files (the Keras model) to the staging folder before the swap.
+    ``write_extra`` may add files (the Keras model) to the staging folder before the swap; ``trigram``
+    is the counts of the mixture config.json describes.
     """
     destination = Path(destination)
     parent = destination.parent
@@ -111,6 +119,9 @@ def write_model_folder(
         _write_json(staging / VOCABULARY_FILE, vocabulary.to_json())
         arrays: dict[str, Any] = {name: np.asarray(array) for name, array in weights.items()}
         np.savez(staging / WEIGHTS_FILE, **arrays)
+        if trigram is not None:
+            counts: dict[str, Any] = {name: np.asarray(array) for name, array in trigram.items()}
+            np.savez(staging / TRIGRAM_FILE, **counts)
         if write_extra is not None:
             write_extra(staging)
         replace_folder(staging, destination)
@@ -264,7 +275,39 @@ def read_model_folder(folder: Path) -> StoredModel:
             raise ModelFolderError(f"{folder / WEIGHTS_FILE}: weight '{name}' is missing or has the wrong shape")
         if not np.isfinite(array).all():
             raise ModelFolderError(f"{folder / WEIGHTS_FILE}: weight '{name}' holds NaN or infinite values")
-    return StoredModel(folder, config, tokenizer, model, vocabulary, weights)
+    mixture = _read_mixture(folder, config, vocabulary)
+    return StoredModel(folder, config, tokenizer, model, vocabulary, weights, mixture)
+
+
+def _read_mixture(folder: Path, config: dict[str, Any], vocabulary: Vocabulary) -> TrigramMixture | None:
+    """The trigram mixture config.json describes, its counts read from TRIGRAM_FILE and checked; None
+    when it describes none."""
+    settings = config.get(MIXTURE_ENTRY)
+    if settings is None:
+        return None
+    weight = settings.get("network_weight") if isinstance(settings, dict) else None
+    escape = settings.get("escape") if isinstance(settings, dict) else None
+    if not all(isinstance(value, float) and 0.0 <= value < 1.0 for value in (weight, escape)) or weight == 0.0:
+        raise ModelFolderError(f"{folder / CONFIG_FILE}: invalid mixture settings")
+    arrays = read_arrays(folder / TRIGRAM_FILE)
+    keys, counts = arrays.get(TRIGRAM_KEYS), arrays.get(TRIGRAM_COUNTS)
+    size = vocabulary.size
+    if (
+        keys is None
+        or counts is None
+        or keys.dtype != np.int64
+        or counts.dtype.kind != "i"
+        or keys.ndim != 1
+        or keys.shape != counts.shape
+        or len(keys) == 0
+        or (counts < 1).any()
+        or keys[0] < 0
+        or keys[-1] >= size**3
+        or (np.diff(keys) <= 0).any()
+    ):
+        raise ModelFolderError(f"{folder / TRIGRAM_FILE}: the trigram counts are damaged")
+    trigram = KneserNeyTrigram(keys, counts, size, vocabulary.unknown_id, float(escape))  # type: ignore[arg-type]
+    return TrigramMixture(trigram, float(weight))  # type: ignore[arg-type]
 
 
 def latest_model_folder(models_root: Path = DEFAULT_MODELS_ROOT) -> Path:

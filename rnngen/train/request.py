@@ -43,6 +43,9 @@ class TrainingRequest:
     # Go on from the checkpoint an interrupted run left beside the destination.
     resume: bool = False
     replace: bool = False  # an existing model at destination may be replaced (train --force)
+    # Mix the calibrated network with a trigram of the training lines (rnngen.train.mixture): done after
+    # training, so a resumed run may change it.
+    trigram: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "destination", Path(self.destination))

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from rnngen.config import to_json_dict
 from rnngen.inference.evaluation import evaluate_lines
-from rnngen.store.folder import CURVE_FILE, StoredModel, check_destination, write_model_folder
+from rnngen.store.folder import CURVE_FILE, MIXTURE_ENTRY, StoredModel, check_destination, write_model_folder
 from rnngen.train.calibration import calibrate
 from rnngen.train.checkpoints import checkpoint_folder, checkpoint_to_resume, engine_of, remove_checkpoint
 from rnngen.train.engines import check_budget, choose_engine, open_engine
 from rnngen.train.interrupts import signals_caught
 from rnngen.train.loop import Ending, EpochLoop
+from rnngen.train.mixture import MixedModel, mix
 from rnngen.train.plots import curve_title, write_training_curve
 from rnngen.train.reporting import TrainingReporter
 from rnngen.train.request import TrainingRequest
@@ -82,11 +83,15 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
             destination, config, run.request.tokenizer, run.model_config, run.corpus.vocabulary, session.export()
         )
         calibrated = calibrate(run, kept)
-        config["metrics"].update(text_scores(run, calibrated.scored))
+        mixed = MixedModel(calibrated.scored, calibrated.saved, None)
         if calibrated.calibration is not None:
             config["calibration"] = to_json_dict(calibrated.calibration)
             # The vocabulary's held-out words, and a tied output layer saved untied once scaled.
             config["model"] = to_json_dict(calibrated.saved.model)
+            mixed = mix(run, calibrated.scored, calibrated.saved)
+        if mixed.record is not None:
+            config[MIXTURE_ENTRY] = to_json_dict(mixed.record)
+        config["metrics"].update(text_scores(run, mixed.scored))
 
         def write_extra(staging: Path) -> None:
             session.write_extra(staging)
@@ -94,8 +99,11 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
             kept_epoch = int(config["metrics"]["epoch"])
             write_training_curve(history, staging / CURVE_FILE, title, kept_epoch, loop.steps)
 
-        saved = calibrated.saved
-        write_model_folder(destination, config, saved.vocabulary, saved.weights, write_extra=write_extra)
+        saved = mixed.saved
+        trigram = None if saved.mixture is None else saved.mixture.trigram.to_arrays()
+        write_model_folder(
+            destination, config, saved.vocabulary, saved.weights, write_extra=write_extra, trigram=trigram
+        )
         if ending.finished:
             remove_checkpoint(own_checkpoint)
         # A budget's end leaves the checkpoint for --resume (none yet when it came in the first epoch
