@@ -41,6 +41,10 @@ def mixed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "real.txt").write_text(real_text(), encoding="utf-8")
     trained = rnngen("train", "real.txt", "-o", "model", *SMALL, cwd=folder)
     assert trained.returncode == 0, trained.stderr
+    config = json.loads((folder / "model" / "config.json").read_text(encoding="utf-8"))
+    # The summary says how much of each probability the trigram gives.
+    share = 1 - config["mixture"]["network_weight"]
+    assert f"training targets, the training lines' trigram mixed in at {share:.2f})" in trained.stderr
     return folder
 
 
@@ -103,6 +107,7 @@ def test_no_trigram_keeps_the_network_alone(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr
     config = json.loads((tmp_path / "model" / "config.json").read_text(encoding="utf-8"))
     assert "mixture" not in config and not (tmp_path / "model" / TRIGRAM_FILE).exists()
+    assert "trigram" not in trained.stderr
     assert read_model_folder(tmp_path / "model").mixture is None
 
 

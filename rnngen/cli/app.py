@@ -738,9 +738,12 @@ def train(
 
         kept = int(result.metrics.get("epoch", result.epochs_run))
         held_out = f" with {result.held_out_words:,} words of the held-out lines" if result.held_out_words else ""
+        mixed = (
+            f", the training lines' trigram mixed in at {result.trigram_weight:.2f}" if result.trigram_weight else ""
+        )
         print(
             f"rnngen: saved {result.folder} (vocabulary {result.vocab_size:,}{held_out}, "
-            f"{result.samples:,} training targets); "
+            f"{result.samples:,} training targets{mixed}); "
             f"kept epoch {kept} of {result.epochs_run}: {result.stop_reason}\n"
             f"rnngen: epoch {kept}: {describe_metrics(result.metrics)}",
             file=sys.stderr,

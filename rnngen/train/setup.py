@@ -79,6 +79,8 @@ class TrainingResult:
     checkpoint: Path | None = None
     # Words of the vocabulary that only the held-out lines hold, added after validation (train/calibration.py).
     held_out_words: int = 0
+    # The trigram's share of each probability once mixed in (train/mixture.py); 0: the network alone.
+    trigram_weight: float = 0.0
 
 
 def resolve_max_len(longest_line: int, requested: int | None, context: ContextKind) -> int:
@@ -374,6 +376,7 @@ class PreparedRun:
             chief=chief,
             stop_reason=folder.get("stop_reason", ""),
             held_out_words=folder.get("calibration", {}).get("held_out_words", 0),
+            trigram_weight=round(1.0 - folder.get("mixture", {}).get("network_weight", 1.0), 6),
         )
 
 
