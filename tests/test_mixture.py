@@ -84,7 +84,7 @@ def test_generation_reads_the_mixture_of_the_network_and_the_trigram(mixed_model
     for readings in (mixed, alone):
         readings.feed_each([ids])
     trigram = stored.mixture.trigram.distributions(np.array([ids[1]]), np.array([ids[2]]))
-    expected = stored.mixture.mix(alone.probabilities().astype(np.float64), trigram)
+    expected = stored.mixture.mix_into(alone.probabilities().astype(np.float64), trigram)
     np.testing.assert_allclose(mixed.probabilities(), expected, rtol=1e-4, atol=1e-7)
     # A line starts from <pad> <eol>, as the trigram was counted.
     start = TextGenerator(stored).engine.new_readings(1)
@@ -92,7 +92,7 @@ def test_generation_reads_the_mixture_of_the_network_and_the_trigram(mixed_model
     first = stored.mixture.trigram.distributions(np.array([PADDING_ID]), np.array([vocabulary.end_of_line_id]))
     start_alone = TextGenerator(replace(stored, mixture=None)).engine.new_readings(1)
     start_alone.feed_each([[vocabulary.end_of_line_id]])
-    expected_first = stored.mixture.mix(start_alone.probabilities().astype(np.float64), first)
+    expected_first = stored.mixture.mix_into(start_alone.probabilities().astype(np.float64), first)
     np.testing.assert_allclose(start.probabilities(), expected_first, rtol=1e-4, atol=1e-7)
     listed = rnngen("next", "the cat", "-m", "model", "-k", "1", cwd=mixed_model)
     word = vocabulary.word_of(

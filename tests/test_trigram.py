@@ -103,7 +103,7 @@ def test_counts_merged_across_blocks_are_those_of_one_block() -> None:
 def test_a_mixture_mixes_and_the_context_starts_at_the_lines_start() -> None:
     vocabulary = Vocabulary.build(token_lines())
     mixture = TrigramMixture(trigram_of(vocabulary), network_weight=0.75)
-    np.testing.assert_allclose(mixture.mix(np.array([0.4, 0.0]), np.array([0.0, 0.8])), [0.3, 0.2])
+    np.testing.assert_allclose(mixture.mix_into(np.array([0.4, 0.0]), np.array([0.0, 0.8])), [0.3, 0.2])
     eol = vocabulary.end_of_line_id
     assert contexts_before([eol]) == (PADDING_ID, eol)
     assert contexts_before([eol, 3, 4]) == (3, 4)

@@ -126,7 +126,7 @@ def _mixed(mixture: TrigramMixture, log_probabilities: np.ndarray, line: _Line, 
         for target in targets
     ]
     firsts, seconds = (np.array(ids, dtype=np.int64) for ids in zip(*contexts, strict=True))
-    mixed = mixture.mix(np.exp(log_probabilities), mixture.trigram.distributions(firsts, seconds))
+    mixed = mixture.mix_into(np.exp(log_probabilities), mixture.trigram.distributions(firsts, seconds))
     with np.errstate(divide="ignore"):  # padding may get nothing from either
         return np.log(mixed, out=mixed)
 

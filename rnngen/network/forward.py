@@ -278,11 +278,10 @@ class Readings:
         if engine.mixture is None:
             return logits
         firsts, seconds = zip(*(contexts_before(ids) for ids in self.ids), strict=True)
-        trigram = engine.mixture.trigram.distributions(np.array(firsts), np.array(seconds))
-        mixed = engine.mixture.mix(softmax_in_place(logits), trigram)
+        trigram = engine.mixture.trigram.distributions(np.array(firsts), np.array(seconds), dtype=logits.dtype)
+        mixed = engine.mixture.mix_into(softmax_in_place(logits), trigram)
         with np.errstate(divide="ignore"):  # padding may get nothing from either
-            logits[...] = np.log(mixed, out=mixed)
-        return logits
+            return np.log(mixed, out=mixed)
 
     def probabilities(self) -> np.ndarray:
         """P(next word) for every row (batch, vocab_size), padding included (as in the model).

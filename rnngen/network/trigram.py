@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from rnngen.data.batches import TokenStream
 from rnngen.data.vocab import PADDING_ID
@@ -182,12 +183,12 @@ class KneserNeyTrigram:
             probabilities += np.where(words == self.unknown_id, self.escape, 0.0)
         return probabilities
 
-    def distributions(self, firsts: np.ndarray, seconds: np.ndarray) -> np.ndarray:
-        """P(. | firsts[i] seconds[i]) over the whole vocabulary for every row i (rows, vocab_size),
-        float64, each row adding up to 1."""
+    def distributions(self, firsts: np.ndarray, seconds: np.ndarray, dtype: DTypeLike = np.float64) -> np.ndarray:
+        """P(. | firsts[i] seconds[i]) over the whole vocabulary for every row i (rows, vocab_size), each
+        row adding up to 1."""
         firsts, seconds = np.asarray(firsts, dtype=np.int64), np.asarray(seconds, dtype=np.int64)
         size = np.int64(self.vocab_size)
-        rows = np.empty((len(firsts), self.vocab_size))
+        rows = np.empty((len(firsts), self.vocab_size), dtype=dtype)
         middle, top = self.discounts[1], self.discounts[2]
         context, seen = self.trigram_contexts.find(firsts * size + seconds)
         for row, (second, index, has_context) in enumerate(zip(seconds, context, seen, strict=True)):
@@ -220,9 +221,13 @@ class TrigramMixture:
     trigram: KneserNeyTrigram
     network_weight: float
 
-    def mix(self, network: np.ndarray, trigram: np.ndarray) -> np.ndarray:
-        """Probabilities of both (any matching shapes) mixed."""
-        return self.network_weight * network + (1.0 - self.network_weight) * trigram
+    def mix_into(self, network: np.ndarray, trigram: np.ndarray) -> np.ndarray:
+        """Both models' probabilities (matching shapes) mixed, written over ``network`` and returned;
+        ``trigram`` is overwritten too. In place, since a batch of generation rows is tens of megabytes."""
+        network *= self.network_weight
+        trigram *= 1.0 - self.network_weight
+        network += trigram
+        return network
 
 
 def contexts_before(ids: Sequence[int]) -> tuple[int, int]:
