@@ -1,14 +1,12 @@
 """After calibration: the kept network mixed with a Kneser-Ney trigram of the training lines
 (rnngen/network/trigram.py), the mixture's weight fitted on the held-out lines.
 
-The trigram is counted from the training lines alone, and the weight lambda of the network is the one
-that makes the held-out lines likeliest: the EM update lambda <- mean of lambda p_network / (lambda
-p_network + (1 - lambda) p_trigram) over the held-out targets climbs to the maximum of a concave
-likelihood. So the held-out lines score the mixture honestly (the summary's validation figures are the
-mixture's). Once the weight is fitted, the saved model's trigram counts the corpus's held-out lines too,
-as calibration's second step gives their words ids. On the benchmark cuts lambda came out at 0.5 to 0.75
-(benchmarks/RESULTS.md): the network carries most of the weight, the counts add what they know exactly
-of pairs and triples it has seen a few times.
+The trigram is counted from the training lines alone, so the held-out lines score the mixture honestly
+(the summary's validation figures are the mixture's), and the weight lambda of the network is the one
+that makes them likeliest: the EM update lambda <- mean of lambda p_network / (lambda p_network + (1 -
+lambda) p_trigram) over the held-out targets climbs to the maximum of a concave likelihood. On the
+benchmark cuts it came out at 0.6 to 0.75 (benchmarks/RESULTS.md): the network carries most of the
+weight, the counts add what they know exactly of pairs and triples it has seen a few times.
 
 It is done with the calibration, when a run read words seen once as <unk> (the numpy engine on real
 text), and only when lines were held out to fit the weight on and the training lines are few enough
@@ -20,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -110,27 +107,14 @@ def target_probabilities(
     return np.concatenate(network), trigram_probabilities
 
 
-def trigram_of(
-    run: PreparedRun, stored: StoredModel, id_map: np.ndarray | None = None, held_out: TokenStream | None = None
-) -> KneserNeyTrigram:
-    """The trigram of the run's training lines (and the ``held_out`` lines, when given) over ``stored``'s
-    vocabulary (the run's ids through ``id_map`` when the vocabulary has changed since)."""
+def trigram_of(run: PreparedRun, stored: StoredModel, id_map: np.ndarray | None = None) -> KneserNeyTrigram:
+    """The trigram of the run's training lines over ``stored``'s vocabulary (the run's ids through
+    ``id_map`` when the vocabulary has changed since)."""
     vocabulary = stored.vocabulary
-    streams = chain(training_streams(run.corpus.stream, id_map), [] if held_out is None else [held_out])
-    keys, counts = counted_trigrams(streams, vocabulary.size, vocabulary.end_of_line_id)
+    keys, counts = counted_trigrams(
+        training_streams(run.corpus.stream, id_map), vocabulary.size, vocabulary.end_of_line_id
+    )
     return KneserNeyTrigram(keys, counts, vocabulary.size, vocabulary.unknown_id, run.corpus.counts.escape_probability)
-
-
-def held_out_stream(run: PreparedRun, saved: StoredModel) -> TokenStream | None:
-    """The corpus's held-out lines as the saved vocabulary's ids (a word it lacks as <unk>), for the saved
-    model's trigram: once the weight is fitted they are lines of the user's corpus like any other, as
-    calibration's second step has it. None for a --valid file's lines, which are not the corpus's."""
-    lines = run.corpus.validation_lines
-    unknown = saved.vocabulary.unknown_id
-    if run.request.validation is not None or not lines or unknown is None:
-        return None
-    id_of = saved.vocabulary.id_of
-    return TokenStream.from_lines([[id_of(token) or unknown for token in tokens] for tokens in lines])
 
 
 def id_map_between(before: StoredModel, after: StoredModel) -> np.ndarray | None:
@@ -167,7 +151,8 @@ def mix(run: PreparedRun, scored: StoredModel, saved: StoredModel) -> MixedModel
     if len(network) < MIN_TARGETS:
         return MixedModel(scored, saved, None)
     weight = round(fitted_network_weight(network, counted), 6)
-    saved_trigram = trigram_of(run, saved, id_map_between(scored, saved), held_out_stream(run, saved))
+    id_map = id_map_between(scored, saved)
+    saved_trigram = trigram if id_map is None else trigram_of(run, saved, id_map)
     record = MixtureRecord(weight, trigram.escape, len(trigram.trigram_keys), len(network))
     return MixedModel(
         replace(scored, mixture=TrigramMixture(trigram, weight)),
