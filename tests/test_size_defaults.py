@@ -18,6 +18,10 @@ from rnngen.config import (
     AUTO_SAMPLED_SOFTMAX_DRAWS,
     AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
     AUTO_WARMUP_STEPS,
+    LARGE_TEXT,
+    LARGE_TEXT_MIN_TOKENS,
+    MIDSIZE_TEXT,
+    MIDSIZE_TEXT_MIN_TOKENS,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
     REGULARISED_TEXT,
@@ -59,6 +63,25 @@ def test_real_text_gets_the_regularised_network_on_the_numpy_engine() -> None:
     assert chosen.weight_drop > 0 and chosen.activation_regularization > 0 and chosen.dropout_input > 0
 
 
+def test_larger_corpora_get_lighter_dropouts_on_the_numpy_engine() -> None:
+    def chosen(tokens: int, engine: EngineKind = NUMPY, **named: float) -> ArchitectureConfig:
+        return resolve_architecture(ArchitectureConfig(**named), tokens, engine)
+
+    assert regularisers(chosen(MIDSIZE_TEXT_MIN_TOKENS - 1)) == regularisers(REGULARISED_TEXT)
+    assert regularisers(chosen(MIDSIZE_TEXT_MIN_TOKENS)) == regularisers(MIDSIZE_TEXT)
+    assert regularisers(chosen(LARGE_TEXT_MIN_TOKENS - 1)) == regularisers(MIDSIZE_TEXT)
+    assert regularisers(chosen(LARGE_TEXT_MIN_TOKENS)) == regularisers(LARGE_TEXT)
+    assert settled(chosen(LARGE_TEXT_MIN_TOKENS)) == settled(chosen(REAL_TEXT_MIN_TOKENS))
+    for name in ("dropout_input", "dropout_output", "weight_drop"):
+        rates = [getattr(defaults, name) for defaults in (REGULARISED_TEXT, MIDSIZE_TEXT, LARGE_TEXT)]
+        assert rates[0] > rates[1] > rates[2] > 0, name
+    # The Keras engine keeps its network, and a rate the user names is kept.
+    keras = chosen(LARGE_TEXT_MIN_TOKENS, KERAS)
+    assert settled(keras) == (REAL_TEXT.embedding_dim, REAL_TEXT.units, REAL_TEXT.dropout, True)
+    named = chosen(LARGE_TEXT_MIN_TOKENS, weight_drop=0.3)
+    assert named.weight_drop == 0.3 and named.dropout_input == LARGE_TEXT.dropout_input
+
+
 def test_real_text_gets_the_tied_network_with_dropout_on_the_keras_engine() -> None:
     # Keras lacks weight drop, AR and TAR: it keeps the network measured without them.
     chosen = resolve_architecture(ArchitectureConfig(), REAL_TEXT_MIN_TOKENS, KERAS)
@@ -80,7 +103,7 @@ def test_what_the_user_names_is_kept() -> None:
     # An embedding of another width than the units cannot be tied, so auto leaves it untied.
     assert settled(resolve_architecture(ArchitectureConfig(embedding_dim=32), 10**6, NUMPY))[3] is False
     # A regulariser named (0 included) is kept; the others are still chosen.
-    chosen = resolve_architecture(ArchitectureConfig(weight_drop=0.0, dropout_input=0.5), 10**6, NUMPY)
+    chosen = resolve_architecture(ArchitectureConfig(weight_drop=0.0, dropout_input=0.5), REAL_TEXT_MIN_TOKENS, NUMPY)
     assert (chosen.weight_drop, chosen.dropout_input) == (0.0, 0.5)
     assert chosen.dropout_output == REGULARISED_TEXT.dropout_output
     assert (

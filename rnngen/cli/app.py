@@ -28,6 +28,10 @@ from rnngen.config import (
     AUTO_UNK_SINGLETONS,
     AUTO_WARMUP_STEPS,
     KERAS_FILTERS,
+    LARGE_TEXT,
+    LARGE_TEXT_MIN_TOKENS,
+    MIDSIZE_TEXT,
+    MIDSIZE_TEXT_MIN_TOKENS,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
     REGULARISED_TEXT,
@@ -107,8 +111,14 @@ _TRAINING = TrainingConfig()
 
 
 def _regulariser_default(name: str) -> str:
-    """How the help names a regulariser's default: on for real text with the numpy engine."""
-    return f"0; numpy {_REAL}, {getattr(REGULARISED_TEXT, name):g}"
+    """How the help names a regulariser's default: on for real text with the numpy engine, lighter (where it
+    changes) for larger corpora."""
+    regular = getattr(REGULARISED_TEXT, name)
+    named = f"0; numpy {_REAL}, {regular:g}"
+    for tokens, defaults in ((MIDSIZE_TEXT_MIN_TOKENS, MIDSIZE_TEXT), (LARGE_TEXT_MIN_TOKENS, LARGE_TEXT)):
+        if getattr(defaults, name) != regular:
+            named += f", from {tokens:,} {getattr(defaults, name):g}"
+    return named
 
 
 _TOKENIZER = TokenizerConfig()

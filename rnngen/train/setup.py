@@ -31,7 +31,11 @@ from rnngen.config import (
     AUTO_VALIDATION_MIN_SPLIT,
     AUTO_VALIDATION_SPLIT,
     AUTO_WARMUP_STEPS,
+    LARGE_TEXT,
+    LARGE_TEXT_MIN_TOKENS,
     MAX_LEN_CAP,
+    MIDSIZE_TEXT,
+    MIDSIZE_TEXT_MIN_TOKENS,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
     REGULARISED_TEXT,
@@ -108,11 +112,18 @@ def resolve_val_split(usable_lines: int, tokens: int, requested: float | None, h
 def resolve_architecture(requested: ArchitectureConfig, training_tokens: int, engine: EngineKind) -> ArchitectureConfig:
     """The network with every size, dropout, tying and regulariser the user left open chosen by the corpus's
     size and the engine: SMALL_TEXT's below REAL_TEXT_MIN_TOKENS training tokens; from there on
-    REGULARISED_TEXT's for the numpy engine, which has every regulariser, and REAL_TEXT's for Keras
-    (config.py). An embedding left open matches the last layer's width when the output layer is to share it."""
+    REGULARISED_TEXT's for the numpy engine, which has every regulariser (MIDSIZE_TEXT's and LARGE_TEXT's
+    lighter rates from MIDSIZE_TEXT_MIN_TOKENS and LARGE_TEXT_MIN_TOKENS), and REAL_TEXT's for Keras
+    (config.py). An embedding left open matches the last
+    layer's width when the output layer is to share it."""
     defaults = SMALL_TEXT
     if training_tokens >= REAL_TEXT_MIN_TOKENS:
         defaults = REGULARISED_TEXT if engine is EngineKind.numpy else REAL_TEXT
+    if engine is EngineKind.numpy:
+        if training_tokens >= MIDSIZE_TEXT_MIN_TOKENS:
+            defaults = MIDSIZE_TEXT
+        if training_tokens >= LARGE_TEXT_MIN_TOKENS:
+            defaults = LARGE_TEXT
     directions = 2 if requested.bidirectional else 1
     units, embedding_dim, tie = requested.units, requested.embedding_dim, requested.tie_embeddings
     if units is None and embedding_dim is not None and tie:
