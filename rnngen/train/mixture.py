@@ -5,7 +5,7 @@ The trigram is counted from the training lines alone, so the held-out lines scor
 (the summary's validation figures are the mixture's), and the weight lambda of the network is the one
 that makes them likeliest: the EM update lambda <- mean of lambda p_network / (lambda p_network + (1 -
 lambda) p_trigram) over the held-out targets climbs to the maximum of a concave likelihood. On the
-benchmark cuts it came out at 0.6 to 0.75 (benchmarks/RESULTS.md): the network carries most of the
+benchmark cuts it came out at 0.5 to 0.77 (benchmarks/RESULTS.md): the network carries most of the
 weight, the counts add what they know exactly of pairs and triples it has seen a few times.
 
 It is done with the calibration, when a run read words seen once as <unk> (the numpy engine on real
