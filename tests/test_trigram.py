@@ -107,3 +107,19 @@ def test_a_mixture_mixes_and_the_context_starts_at_the_lines_start() -> None:
     eol = vocabulary.end_of_line_id
     assert contexts_before([eol]) == (PADDING_ID, eol)
     assert contexts_before([eol, 3, 4]) == (3, 4)
+
+
+def test_remapped_counts_are_those_of_the_lines_read_with_the_new_ids() -> None:
+    vocabulary = Vocabulary.build(token_lines(), min_count=2)
+    assert vocabulary.unknown_id is not None
+    # A vocabulary with two more words before <eol> and <unk>, as calibration's held-out words make one.
+    extended = Vocabulary((*vocabulary.words, "zebra", "yak"), has_unknown=True)
+    assert extended.unknown_id is not None
+    id_map = np.arange(vocabulary.size)
+    id_map[vocabulary.end_of_line_id] = extended.end_of_line_id
+    id_map[vocabulary.unknown_id] = extended.unknown_id
+    remapped = trigram_of(vocabulary, escape=0.2).remapped(id_map, extended.size, extended.unknown_id)
+    counted = trigram_of(extended, escape=0.2)
+    np.testing.assert_array_equal(remapped.trigram_keys, counted.trigram_keys)
+    np.testing.assert_array_equal(remapped.trigram_counts, counted.trigram_counts)
+    assert remapped.discounts == counted.discounts and remapped.escape == counted.escape

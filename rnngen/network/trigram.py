@@ -151,6 +151,16 @@ class KneserNeyTrigram:
         unigrams[PADDING_ID] = 0.0
         self.unigram = unigrams / max(unigram_counts.sum(), 1.0)
 
+    def remapped(self, id_map: np.ndarray, vocab_size: int, unknown_id: int | None) -> KneserNeyTrigram:
+        """The same counts over another vocabulary: each id ``i`` becomes ``id_map[i]`` (one id to one,
+        so no two trigrams merge) among ``vocab_size`` ids."""
+        size, new_size = np.int64(self.vocab_size), np.int64(vocab_size)
+        firsts, rest = np.divmod(self.trigram_keys, size * size)
+        seconds, words = np.divmod(rest, size)
+        keys = (id_map[firsts] * new_size + id_map[seconds]) * new_size + id_map[words]
+        order = np.argsort(keys, kind="stable")
+        return KneserNeyTrigram(keys[order], self.trigram_counts[order], vocab_size, unknown_id, self.escape)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """What a model folder keeps of it (the rest is derived when it is loaded)."""
         return {TRIGRAM_KEYS: self.trigram_keys, TRIGRAM_COUNTS: self.trigram_counts.astype(np.int32)}

@@ -53,13 +53,13 @@ class MixtureRecord:
     fitted_on: int  # held-out targets the weight was fitted on
 
 
-def training_streams(stream: TokenStream | LineBlocks, id_map: np.ndarray | None = None) -> Iterator[TokenStream]:
-    """The training lines' ids a block at a time, each id mapped through ``id_map`` when given."""
-    blocks = (
-        [stream] if isinstance(stream, TokenStream) else (stream.stream(block) for block in range(stream.block_count))
-    )
-    for block in blocks:
-        yield block if id_map is None else TokenStream(id_map[block.ids].astype(np.int32), block.line_starts)
+def training_streams(stream: TokenStream | LineBlocks) -> Iterator[TokenStream]:
+    """The training lines' ids, a block at a time."""
+    if isinstance(stream, TokenStream):
+        yield stream
+        return
+    for block in range(stream.block_count):
+        yield stream.stream(block)
 
 
 def fitted_network_weight(network: np.ndarray, trigram: np.ndarray) -> float:
@@ -107,13 +107,10 @@ def target_probabilities(
     return np.concatenate(network), trigram_probabilities
 
 
-def trigram_of(run: PreparedRun, stored: StoredModel, id_map: np.ndarray | None = None) -> KneserNeyTrigram:
-    """The trigram of the run's training lines over ``stored``'s vocabulary (the run's ids through
-    ``id_map`` when the vocabulary has changed since)."""
+def trigram_of(run: PreparedRun, stored: StoredModel) -> KneserNeyTrigram:
+    """The trigram of the run's training lines over ``stored``'s vocabulary (the run's own)."""
     vocabulary = stored.vocabulary
-    keys, counts = counted_trigrams(
-        training_streams(run.corpus.stream, id_map), vocabulary.size, vocabulary.end_of_line_id
-    )
+    keys, counts = counted_trigrams(training_streams(run.corpus.stream), vocabulary.size, vocabulary.end_of_line_id)
     return KneserNeyTrigram(keys, counts, vocabulary.size, vocabulary.unknown_id, run.corpus.counts.escape_probability)
 
 
@@ -152,7 +149,8 @@ def mix(run: PreparedRun, scored: StoredModel, saved: StoredModel) -> MixedModel
         return MixedModel(scored, saved, None)
     weight = round(fitted_network_weight(network, counted), 6)
     id_map = id_map_between(scored, saved)
-    saved_trigram = trigram if id_map is None else trigram_of(run, saved, id_map)
+    vocabulary = saved.vocabulary
+    saved_trigram = trigram if id_map is None else trigram.remapped(id_map, vocabulary.size, vocabulary.unknown_id)
     record = MixtureRecord(weight, trigram.escape, len(trigram.trigram_keys), len(network))
     return MixedModel(
         replace(scored, mixture=TrigramMixture(trigram, weight)),
