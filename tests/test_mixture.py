@@ -55,8 +55,13 @@ def test_a_default_run_on_real_text_keeps_the_counts_and_the_fitted_weight(mixed
     assert mixture["fitted_on"] > 0 and mixture["trigrams"] > 0 and 0 < mixture["escape"] < 1
     stored = read_model_folder(mixed_model / "model")
     assert stored.mixture is not None and stored.mixture.network_weight == mixture["network_weight"]
-    # Every id of the saved vocabulary, the held-out lines' words included, has a trigram probability.
+    # Every id of the saved vocabulary, the held-out lines' words included, has a trigram probability, and
+    # the saved counts hold every line of the corpus, the held-out ones too: one trigram per token and
+    # per line end.
     assert stored.mixture.trigram.vocab_size == stored.vocabulary.size
+    corpus = config["corpus"]
+    assert int(stored.mixture.trigram.trigram_counts.sum()) == corpus["tokens"] + corpus["usable_lines"]
+    assert mixture["trigrams"] == len(stored.mixture.trigram.trigram_keys)
     info = json.loads(rnngen("info", "-m", "model", "--json", cwd=mixed_model).stdout)
     assert info["model"]["trigram_weight"] == pytest.approx(1 - mixture["network_weight"])
 

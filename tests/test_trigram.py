@@ -123,3 +123,16 @@ def test_remapped_counts_are_those_of_the_lines_read_with_the_new_ids() -> None:
     np.testing.assert_array_equal(remapped.trigram_keys, counted.trigram_keys)
     np.testing.assert_array_equal(remapped.trigram_counts, counted.trigram_counts)
     assert remapped.discounts == counted.discounts and remapped.escape == counted.escape
+
+
+def test_lines_added_later_count_as_though_counted_with_the_rest() -> None:
+    vocabulary = Vocabulary.build(token_lines())
+    id_lines = [vocabulary.encode(tokens).ids for tokens in token_lines()]
+    first = TokenStream.from_lines(id_lines[:4])
+    keys, counts = counted_trigrams([first], vocabulary.size, vocabulary.end_of_line_id)
+    partial = KneserNeyTrigram(keys, counts, vocabulary.size, vocabulary.unknown_id, 0.1)
+    added = partial.with_lines(TokenStream.from_lines(id_lines[4:]), vocabulary.end_of_line_id)
+    whole = trigram_of(vocabulary)
+    np.testing.assert_array_equal(added.trigram_keys, whole.trigram_keys)
+    np.testing.assert_array_equal(added.trigram_counts, whole.trigram_counts)
+    assert added.discounts == whole.discounts and added.escape == whole.escape

@@ -161,6 +161,12 @@ class KneserNeyTrigram:
         order = np.argsort(keys, kind="stable")
         return KneserNeyTrigram(keys[order], self.trigram_counts[order], vocab_size, unknown_id, self.escape)
 
+    def with_lines(self, stream: TokenStream, end_of_line_id: int) -> KneserNeyTrigram:
+        """The same counts with those of ``stream``'s lines (ids of this vocabulary) added."""
+        keys, counts = counted_trigrams([stream], self.vocab_size, end_of_line_id)
+        keys, counts = _merged(np.concatenate([self.trigram_keys, keys]), np.concatenate([self.trigram_counts, counts]))
+        return KneserNeyTrigram(keys, counts, self.vocab_size, self.unknown_id, self.escape)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """What a model folder keeps of it (the rest is derived when it is loaded)."""
         return {TRIGRAM_KEYS: self.trigram_keys, TRIGRAM_COUNTS: self.trigram_counts.astype(np.int32)}

@@ -4,7 +4,9 @@
 The trigram is counted from the training lines alone, so the held-out lines score the mixture honestly
 (the summary's validation figures are the mixture's), and the weight lambda of the network is the one
 that makes them likeliest: the EM update lambda <- mean of lambda p_network / (lambda p_network + (1 -
-lambda) p_trigram) over the held-out targets climbs to the maximum of a concave likelihood. On the
+lambda) p_trigram) over the held-out targets climbs to the maximum of a concave likelihood. Once the
+weight is fitted, the saved model's trigram counts the held-out lines too: they are lines of the user's
+corpus like any other, as calibration's second step has it for their words. On the
 benchmark cuts it came out at 0.5 to 0.77 (benchmarks/RESULTS.md): the network carries most of the
 weight, the counts add what they know exactly of pairs and triples it has seen a few times.
 
@@ -49,7 +51,7 @@ class MixtureRecord:
 
     network_weight: float
     escape: float  # the trigram's chance of a new word, given to <unk>
-    trigrams: int  # distinct trigrams counted
+    trigrams: int  # distinct trigrams the saved model counts
     fitted_on: int  # held-out targets the weight was fitted on
 
 
@@ -114,6 +116,16 @@ def trigram_of(run: PreparedRun, stored: StoredModel) -> KneserNeyTrigram:
     return KneserNeyTrigram(keys, counts, vocabulary.size, vocabulary.unknown_id, run.corpus.counts.escape_probability)
 
 
+def held_out_stream(run: PreparedRun, saved: StoredModel) -> TokenStream | None:
+    """The corpus's held-out lines as the saved vocabulary's ids (a word it lacks as <unk>), for the saved
+    model's trigram; None for a --valid file's lines, which are not the corpus's, and in a vocabulary
+    without <unk>."""
+    lines = run.corpus.validation_lines
+    if run.request.validation is not None or not lines or saved.vocabulary.unknown_id is None:
+        return None
+    return TokenStream.from_lines([saved.vocabulary.encode(tokens).ids for tokens in lines])
+
+
 def id_map_between(before: StoredModel, after: StoredModel) -> np.ndarray | None:
     """Old id -> new id when calibration gave held-out words ids (the words keep theirs; <eol> and <unk>
     move up behind the new ones); None when the vocabulary is the same."""
@@ -151,7 +163,10 @@ def mix(run: PreparedRun, scored: StoredModel, saved: StoredModel) -> MixedModel
     id_map = id_map_between(scored, saved)
     vocabulary = saved.vocabulary
     saved_trigram = trigram if id_map is None else trigram.remapped(id_map, vocabulary.size, vocabulary.unknown_id)
-    record = MixtureRecord(weight, trigram.escape, len(trigram.trigram_keys), len(network))
+    held_out = held_out_stream(run, saved)
+    if held_out is not None:
+        saved_trigram = saved_trigram.with_lines(held_out, vocabulary.end_of_line_id)
+    record = MixtureRecord(weight, trigram.escape, len(saved_trigram.trigram_keys), len(network))
     return MixedModel(
         replace(scored, mixture=TrigramMixture(trigram, weight)),
         replace(saved, mixture=TrigramMixture(saved_trigram, weight)),
