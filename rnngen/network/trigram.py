@@ -72,11 +72,14 @@ def counted_trigrams(
     """The distinct trigram keys of all the streams' lines, sorted, and how often each occurs (int64)."""
     if vocab_size > LARGEST_VOCABULARY:
         raise ValueError(f"a trigram over more than {LARGEST_VOCABULARY:,} ids does not fit its keys")
-    keys, counts = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # Each block's distinct keys, merged once at the end: merging after every block would sort what was
+    # counted so far again each time.
+    block_keys, block_counts = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for stream in streams:
-        block_keys, block_counts = np.unique(line_trigram_keys(stream, vocab_size, end_of_line_id), return_counts=True)
-        keys, counts = _merged(np.concatenate([keys, block_keys]), np.concatenate([counts, block_counts]))
-    return keys, counts
+        keys, counts = np.unique(line_trigram_keys(stream, vocab_size, end_of_line_id), return_counts=True)
+        block_keys.append(keys)
+        block_counts.append(counts)
+    return _merged(np.concatenate(block_keys), np.concatenate(block_counts))
 
 
 def discount(counts: np.ndarray) -> float:
