@@ -325,6 +325,11 @@ AUTO_UNK_SINGLETONS = 0.5
 # plan, UNPLANNED_EPOCHS is an upper bound for early stopping.
 AUTO_PLANNED_UPDATES = 2_000
 AUTO_EPOCH_BOUNDS = (12, 40)
+# With LARGE_TEXT's lighter dropouts a large corpus fits in fewer passes: over 12 epochs NSMC's first
+# 100,000 reviews and all of PTB reached their best validation at epochs 5 and 6, with the rate still at
+# two thirds of its height, and overfit after. Planned over LARGE_TEXT_EPOCHS, the rate falls while the
+# network is still improving: FIGURES (benchmarks/RESULTS.md).
+LARGE_TEXT_EPOCHS = 7
 AUTO_WARMUP_STEPS = 100
 UNPLANNED_EPOCHS = 200
 

@@ -19,6 +19,7 @@ from rnngen.config import (
     AUTO_SAMPLED_SOFTMAX_MIN_VOCAB,
     AUTO_WARMUP_STEPS,
     LARGE_TEXT,
+    LARGE_TEXT_EPOCHS,
     LARGE_TEXT_MIN_TOKENS,
     MIDSIZE_TEXT,
     MIDSIZE_TEXT_MIN_TOKENS,
@@ -113,7 +114,7 @@ def test_what_the_user_names_is_kept() -> None:
 
 
 def resolved_schedule(
-    steps: int, tokens: int = 10**6, engine: EngineKind = NUMPY, **given: object
+    steps: int, tokens: int = LARGE_TEXT_MIN_TOKENS - 1, engine: EngineKind = NUMPY, **given: object
 ) -> tuple[object, ...]:
     training = resolve_schedule(TrainingConfig(**given), steps, tokens, engine)  # type: ignore[arg-type]
     return training.lr_schedule, training.epochs, training.warmup_steps
@@ -130,6 +131,20 @@ def test_real_text_on_the_numpy_engine_gets_a_cosine_over_planned_epochs() -> No
     # The warm-up is at most a tenth of the run.
     assert resolved_schedule(20) == (ScheduleKind.cosine, highest, highest * 20 // 10)
     assert resolved_schedule(2) == (ScheduleKind.cosine, highest, highest * 2 // 10)
+
+
+def test_a_large_corpus_on_the_numpy_engine_is_planned_over_fewer_epochs() -> None:
+    # With LARGE_TEXT's dropouts: however many batches an epoch.
+    for steps in (156, 1_000, 5_000):
+        assert resolved_schedule(steps, tokens=LARGE_TEXT_MIN_TOKENS) == (
+            ScheduleKind.cosine,
+            LARGE_TEXT_EPOCHS,
+            AUTO_WARMUP_STEPS,
+        )
+    assert LARGE_TEXT_EPOCHS < AUTO_EPOCH_BOUNDS[0]
+    # Epochs named are kept, and the Keras engine (without those dropouts) plans as for any corpus.
+    assert resolved_schedule(1_000, tokens=LARGE_TEXT_MIN_TOKENS, epochs=12)[1] == 12
+    assert resolved_schedule(156, tokens=LARGE_TEXT_MIN_TOKENS, engine=KERAS, lr_schedule="cosine")[1] == 13
 
 
 def test_the_decay_schedule_stays_where_the_cosine_is_not_chosen() -> None:

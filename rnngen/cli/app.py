@@ -29,6 +29,7 @@ from rnngen.config import (
     AUTO_WARMUP_STEPS,
     KERAS_FILTERS,
     LARGE_TEXT,
+    LARGE_TEXT_EPOCHS,
     LARGE_TEXT_MIN_TOKENS,
     MIDSIZE_TEXT,
     MIDSIZE_TEXT_MIN_TOKENS,
@@ -436,7 +437,8 @@ def train(
             help="Most epochs; training stops earlier when the loss stops improving. A cosine or linear "
             "schedule ends at the last.",
             show_default=f"{UNPLANNED_EPOCHS}; cosine or linear: about {AUTO_PLANNED_UPDATES:,} updates, "
-            f"{AUTO_EPOCH_BOUNDS[0]} to {AUTO_EPOCH_BOUNDS[1]} epochs",
+            f"{AUTO_EPOCH_BOUNDS[0]} to {AUTO_EPOCH_BOUNDS[1]} epochs ({LARGE_TEXT_EPOCHS} for the numpy engine "
+            f"from {LARGE_TEXT_MIN_TOKENS:,} training tokens)",
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.epochs,

@@ -32,6 +32,7 @@ from rnngen.config import (
     AUTO_VALIDATION_SPLIT,
     AUTO_WARMUP_STEPS,
     LARGE_TEXT,
+    LARGE_TEXT_EPOCHS,
     LARGE_TEXT_MIN_TOKENS,
     MAX_LEN_CAP,
     MIDSIZE_TEXT,
@@ -186,8 +187,9 @@ def resolve_schedule(
     """The training settings with the schedule, its warm-up and the epochs filled in where the user left
     them open: for the numpy engine on real text (unless --lr-decay asks for the per-epoch decay) a cosine
     schedule; a cosine or linear schedule runs about AUTO_PLANNED_UPDATES updates (within
-    AUTO_EPOCH_BOUNDS epochs) after a warm-up of AUTO_WARMUP_STEPS (at most a tenth of them) when the
-    schedule was chosen here; otherwise the per-epoch decay, no warm-up, and UNPLANNED_EPOCHS at most."""
+    AUTO_EPOCH_BOUNDS epochs; LARGE_TEXT_EPOCHS for the numpy engine from LARGE_TEXT_MIN_TOKENS training
+    tokens, with LARGE_TEXT's dropouts) after a warm-up of AUTO_WARMUP_STEPS (at most a tenth of them) when
+    the schedule was chosen here; otherwise the per-epoch decay, no warm-up, and UNPLANNED_EPOCHS at most."""
     schedule = training.lr_schedule
     chosen_here = schedule is None
     if schedule is None:
@@ -199,6 +201,8 @@ def resolve_schedule(
         if schedule is not ScheduleKind.decay:
             lowest, highest = AUTO_EPOCH_BOUNDS
             epochs = min(max(-(-AUTO_PLANNED_UPDATES // max(steps_per_epoch, 1)), lowest), highest)
+            if engine is EngineKind.numpy and training_tokens >= LARGE_TEXT_MIN_TOKENS:
+                epochs = LARGE_TEXT_EPOCHS
     warmup = training.warmup_steps
     if warmup is None:
         warmup = 0
