@@ -320,8 +320,9 @@ AUTO_UNK_SINGLETONS = 0.5
 # an epoch: about AUTO_PLANNED_UPDATES updates, within AUTO_EPOCH_BOUNDS epochs. The run's length is
 # known when it starts, and the rate's last fall settles the weights: on PTB's first 10,000 lines (156
 # batches an epoch) validation reached its floor after about 1,700 updates of a 20-epoch cosine
-# (benchmarks/RESULTS.md). A large corpus still gets 12 passes, far more than 2,000 updates: all of PTB
-# scored 5.6 % fewer held-out bits per character than a trigram over 12 epochs, 4.9 % over 8. Without a
+# (benchmarks/RESULTS.md). A large corpus still got 12 passes, far more than 2,000 updates: with the
+# heavier dropouts of the time, all of PTB scored 5.6 % fewer held-out bits per character than a trigram
+# over 12 epochs, 4.9 % over 8 (but see LARGE_TEXT_EPOCHS). Without a
 # plan, UNPLANNED_EPOCHS is an upper bound for early stopping.
 AUTO_PLANNED_UPDATES = 2_000
 AUTO_EPOCH_BOUNDS = (12, 40)
