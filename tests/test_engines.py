@@ -240,8 +240,8 @@ def test_settings_left_open_resume_at_what_the_interrupted_run_chose_whatever_th
     then_training = replace(
         asked_training, val_split=0.05, max_len=40, ema=0.99, sampled_softmax=0, lr_schedule="decay", warmup_steps=0
     )
-    # Written before --unk-singletons existed: neither its settings nor its fingerprint name it.
-    younger = ("epochs", "unk_singletons")
+    # Written before --unk-singletons and --networks existed: neither its settings nor its fingerprint name them.
+    younger = ("epochs", "unk_singletons", "networks")
     fingerprint = {
         "tokenizer": to_json_dict(TokenizerConfig()),
         "model": to_json_dict(ModelConfig.for_corpus(then, 500, 40)),
@@ -253,7 +253,7 @@ def test_settings_left_open_resume_at_what_the_interrupted_run_chose_whatever_th
     settings = {
         "tokenizer": to_json_dict(TokenizerConfig()),
         "architecture": to_json_dict(asked_architecture),
-        "training": {name: value for name, value in to_json_dict(asked_training).items() if name != "unk_singletons"},
+        "training": {name: value for name, value in to_json_dict(asked_training).items() if name not in younger[1:]},
         "execution": {},
         "validation": None,
     }
@@ -268,5 +268,6 @@ def test_settings_left_open_resume_at_what_the_interrupted_run_chose_whatever_th
     assert (saved.training.val_split, saved.training.ema, saved.training.max_len) == (0.05, 0.99, 40)
     # A setting younger than the checkpoint is what such runs trained with: off, not today's default.
     assert saved.training.unk_singletons == 0.0
+    assert saved.training.networks == 1
     # The epochs are no fingerprint's: left open, the resumed run plans them as the interrupted one did.
     assert saved.training.epochs is None

@@ -33,6 +33,8 @@ from rnngen.config import (
     LARGE_TEXT_MIN_TOKENS,
     MIDSIZE_TEXT,
     MIDSIZE_TEXT_MIN_TOKENS,
+    MIDSIZE_TEXT_NETWORKS,
+    MOST_NETWORKS,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
     REGULARISED_TEXT,
@@ -59,6 +61,7 @@ from rnngen.errors import MissingDependencyError, RnngenError, UsageError
 
 if TYPE_CHECKING:
     from rnngen.store.folder import StoredModel
+    from rnngen.train.setup import TrainingResult
 
 EXIT_INTERRUPTED = 130
 
@@ -546,6 +549,20 @@ def train(
             rich_help_panel=_TRAINING_PANEL,
         ),
     ] = _TRAINING.unk_singletons,
+    networks: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            max=MOST_NETWORKS,
+            metavar="N",
+            help="Train N networks over the same lines from seeds --seed, --seed + 1, ... and merge them into "
+            "one network whose logits are the mean of theirs: N times the training time, a better model. "
+            "numpy engine.",
+            show_default=f"numpy from {MIDSIZE_TEXT_MIN_TOKENS:,} to {LARGE_TEXT_MIN_TOKENS:,} training tokens: "
+            f"{MIDSIZE_TEXT_NETWORKS}; else 1",
+            rich_help_panel=_TRAINING_PANEL,
+        ),
+    ] = _TRAINING.networks,
     trigram: Annotated[
         bool,
         typer.Option(
@@ -613,8 +630,8 @@ def train(
         EngineKind,
         typer.Option(
             help="numpy: CPU, one direction, starts without TensorFlow. keras: every option but --weight-drop, "
-            "--ar, --tar, --ema, --sampled-softmax, --stateful and --unk-singletons, CPU or GPU. auto: numpy where it "
-            "can train the model, else keras (a GPU, --bidirectional, ...).",
+            "--ar, --tar, --ema, --sampled-softmax, --stateful, --unk-singletons and --networks, CPU or GPU. "
+            "auto: numpy where it can train the model, else keras (a GPU, --bidirectional, ...).",
             rich_help_panel=_EXECUTION_PANEL,
         ),
     ] = _EXECUTION.engine,
@@ -685,6 +702,7 @@ def train(
             sampled_softmax=sampled_softmax,
             stateful=stateful,
             unk_singletons=unk_singletons,
+            networks=networks,
         )
     except ValueError as error:
         raise _option_error(error) from None
@@ -753,16 +771,42 @@ def train(
         mixed = (
             f", the training lines' trigram mixed in at {result.trigram_weight:.2f}" if result.trigram_weight else ""
         )
-        print(
-            f"rnngen: saved {result.folder} (vocabulary {result.vocab_size:,}{held_out}, "
-            f"{result.samples:,} training targets{mixed}); "
-            f"kept epoch {kept} of {result.epochs_run}: {result.stop_reason}\n"
-            f"rnngen: epoch {kept}: {describe_metrics(result.metrics)}",
-            file=sys.stderr,
-        )
+        if len(result.networks) > 1:
+            _print_networks_summary(result, held_out, mixed)
+        else:
+            print(
+                f"rnngen: saved {result.folder} (vocabulary {result.vocab_size:,}{held_out}, "
+                f"{result.samples:,} training targets{mixed}); "
+                f"kept epoch {kept} of {result.epochs_run}: {result.stop_reason}\n"
+                f"rnngen: epoch {kept}: {describe_metrics(result.metrics)}",
+                file=sys.stderr,
+            )
         if result.checkpoint is not None:
             print(f"rnngen: {result.checkpoint} keeps the run: --resume goes on from there", file=sys.stderr)
     print(result.folder)
+
+
+def _print_networks_summary(result: TrainingResult, held_out: str, mixed: str) -> None:
+    """The summary of a run of several networks: each one's kept epoch and figures, then the merged model's
+    bits per character (its only figure: the networks' cross-entropies are their own)."""
+    from rnngen.cli.progress import describe_metrics
+
+    kept = ", ".join(
+        f"network {index} epoch {int(network['metrics']['epoch'])} of {network['epochs_run']}"
+        for index, network in enumerate(result.networks, start=1)
+    )
+    lines = [
+        f"rnngen: saved {result.folder} (vocabulary {result.vocab_size:,}{held_out}, "
+        f"{result.samples:,} training targets, {len(result.networks)} networks merged{mixed}); "
+        f"kept {kept}: {result.stop_reason}"
+    ]
+    for index, network in enumerate(result.networks, start=1):
+        metrics = network["metrics"]
+        lines.append(f"rnngen: network {index}, epoch {int(metrics['epoch'])}: {describe_metrics(metrics)}")
+    scores = {name: value for name, value in result.metrics.items() if name.endswith("bits_per_char")}
+    if scores:
+        lines.append(f"rnngen: merged: {describe_metrics(scores)}")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _default_tokenizer_kind(corpus: str, quiet: bool) -> TokenizerKind:

@@ -63,6 +63,9 @@ def model_card(stored: StoredModel) -> dict[str, Any]:
             "parameters": parameter_count(stored),
             # The share of each probability the trigram of word counts gives (rnngen/train/mixture.py).
             "trigram_weight": 0.0 if stored.mixture is None else round(1.0 - stored.mixture.network_weight, 6),
+            # The networks of several seeds merged into this one (rnngen/train/networks.py); units and
+            # embedding_dim are the merged network's, the networks' own times this.
+            "networks": len(config.get("networks") or ()) or 1,
         },
         "corpus": {
             "source": corpus.get("source"),

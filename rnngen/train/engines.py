@@ -156,6 +156,8 @@ def keras_engine_limit(architecture: ArchitectureConfig, training: TrainingConfi
         return "--stateful", "states carried from batch to batch"
     if training.unk_singletons:
         return "--unk-singletons", "words seen once read as <unk>"
+    if training.networks is not None and training.networks > 1:
+        return "--networks", "networks of several seeds merged into one"
     return None
 
 

@@ -59,9 +59,14 @@ class EpochLoop:
         caught: list[int],
         started: float,
         reporter: TrainingReporter | None,
+        earlier_steps: int = 0,
+        earlier_seconds: float = 0.0,
     ) -> None:
         """``checkpoint_path``: where this process writes checkpoints; ``caught``: the stop signals
-        caught so far (interrupts.signals_caught); ``started``: when the command began (time.monotonic)."""
+        caught so far (interrupts.signals_caught); ``started``: when the command began (time.monotonic);
+        ``earlier_steps`` and ``earlier_seconds``: the updates and the training time before this
+        command of the run's networks trained before this one (rnngen.train.networks), which its budget
+        and its checkpoints count too."""
         self.run = run
         self.session = session
         self.checkpoint_path = checkpoint_path
@@ -75,12 +80,13 @@ class EpochLoop:
         self.history: dict[str, list[float]] = {}
         self.epochs_done = 0
         self.position: EpochPosition | None = None  # where the first epoch starts, for a mid-epoch checkpoint
-        self.earlier_seconds = 0.0
+        self.earlier_seconds = earlier_seconds
+        self.earlier_steps = earlier_steps
         if checkpoint is not None:
             self._take_up(checkpoint)
         steps_done = self.epochs_done * self.steps + (0 if self.position is None else self.position.steps_done)
         self.resumed_at_step = steps_done
-        self.watch = BudgetWatch(run.request.budget, steps_done, started)
+        self.watch = BudgetWatch(run.request.budget, earlier_steps + steps_done, started)
         self.watch.check_start()
         # What the epoch under way has done, as its batch ends report it.
         self.epoch_steps = 0
@@ -107,17 +113,19 @@ class EpochLoop:
             steps_per_epoch=self.steps,
             engine=engine,
             may_stop_early=self.controls.early_stopping is not None,
-            steps_done=self.watch.steps_done,
-            max_steps=budget.max_steps,
+            steps_done=self.resumed_at_step,
+            max_steps=None if budget.max_steps is None else budget.max_steps - self.earlier_steps,
             max_time=budget.max_time,
         )
 
-    def train(self, engine: str) -> Ending:
-        """Train epoch after epoch until the run ends; ``engine`` describes the engine for the reporter."""
+    def train(self, engine: str, report_data: bool = True) -> Ending:
+        """Train epoch after epoch until the run ends; ``engine`` describes the engine for the reporter,
+        which hears what the run read too unless ``report_data`` is False (a run's later networks)."""
         self._stop_if_caught()
         if self.reporter is not None:
             self.reporter.on_train_begin(self.outline(engine))
-            self.reporter.on_data_read(self.run.data_report)
+            if report_data:
+                self.reporter.on_data_read(self.run.data_report)
         try:
             for epoch in range(self.epochs_done, self.run.training.planned_epochs):
                 ending = self._epoch(epoch)
@@ -155,7 +163,7 @@ class EpochLoop:
         # The rate this epoch trained with; under a warm-up or a schedule, the rate of its last step.
         logs["learning_rate"] = controls.learning_rate
         if not self.schedule.is_constant:
-            logs["learning_rate"] *= self.schedule.factor(self.watch.steps_done - 1)
+            logs["learning_rate"] *= self.schedule.factor(self.watch.steps_done - self.earlier_steps - 1)
         logs[STEPS_ENTRY] = float(self.epoch_steps)
         stop = controls.epoch_end(epoch, logs[run.monitored], session.weights)
         # A halving takes effect now, so that the checkpoint's optimizer holds the rate to go on with.

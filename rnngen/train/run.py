@@ -28,11 +28,11 @@ from rnngen.train.engines import check_budget, choose_engine, open_engine
 from rnngen.train.interrupts import signals_caught
 from rnngen.train.loop import Ending, EpochLoop
 from rnngen.train.mixture import MixedModel, mix
+from rnngen.train.networks import train_networks
 from rnngen.train.plots import curve_title, write_training_curve
 from rnngen.train.reporting import TrainingReporter
 from rnngen.train.request import TrainingRequest
 from rnngen.train.setup import (
-    STEPS_ENTRY,
     PreparedRun,
     TrainingResult,
     check_resumable,
@@ -60,12 +60,14 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
         session = engine.start(run)
         loop = EpochLoop(run, session, checkpoint, own_checkpoint, caught, started, reporter)
         fit_started = time.monotonic()
-        ending = loop.train(choice.describe())
+        networks = train_networks(
+            run, engine, loop, choice.describe(), checkpoint is not None, caught, started, reporter
+        )
+        ending = networks.ending
         fit_seconds = time.monotonic() - fit_started
+        # The first network's history is the run's: its curve, its kept epoch and figures.
         history = loop.history
-        if loop.controls.best_weights is not None:
-            session.set_weights(loop.controls.best_weights)
-        training_seconds = loop.earlier_seconds + time.monotonic() - started
+        training_seconds = networks.earlier_seconds + time.monotonic() - started
         config = folder_config(
             run,
             history,
@@ -75,12 +77,18 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
             engine.execution_record(),
             package_versions(engine.backend),
         )
-        config["stop_reason"] = stop_reason(run, ending, len(history["loss"]))
-        config["steps_run"] = int(sum(history[STEPS_ENTRY]))
+        # The reason of the network trained last: why the run ended.
+        epochs_run = networks.records[-1].epochs_run if networks.records else len(history["loss"])
+        config["stop_reason"] = stop_reason(run, ending, epochs_run, networks.cut_member)
+        if len(networks.records) > 1 or run.training.networks != 1:
+            # The networks merged into the saved one; config["model"] is the merged network's shape.
+            config["model"] = to_json_dict(networks.model_config)
+            config["networks"] = [to_json_dict(record) for record in networks.records]
+        config["steps_run"] = networks.steps_run
         config["resumed_at_step"] = None if checkpoint is None else loop.resumed_at_step
         config["budget"] = to_json_dict(request.budget)
         kept = StoredModel(
-            destination, config, run.request.tokenizer, run.model_config, run.corpus.vocabulary, session.export()
+            destination, config, run.request.tokenizer, networks.model_config, run.corpus.vocabulary, networks.weights
         )
         calibrated = calibrate(run, kept)
         mixed = MixedModel(calibrated.scored, calibrated.saved, None)
@@ -113,9 +121,15 @@ def run_training(request: TrainingRequest, reporter: TrainingReporter | None = N
     return dataclasses.replace(result, checkpoint=request.checkpoint if resumable else None)
 
 
-def stop_reason(run: PreparedRun, ending: Ending, epochs_run: int) -> str:
-    """Why training ended, in words for the summary: early stopping, a budget, or the last epoch allowed."""
+def stop_reason(run: PreparedRun, ending: Ending, epochs_run: int, cut_member: int | None = None) -> str:
+    """Why training ended, in words for the summary: early stopping, a budget, or the last epoch allowed;
+    ``cut_member``: the network (from 0) a budget stopped, when not the first of several."""
     if ending.budget_stop is not None:
+        if cut_member is not None:
+            count = run.training.networks
+            if ending.budget_stop.steps_per_epoch == 0:  # spent before the network began
+                return f"{ending.budget_stop.budget} was reached before network {cut_member + 1} of {count} began"
+            return f"{ending.budget_stop.reason()} of network {cut_member + 1} of {count}"
         return ending.budget_stop.reason()
     if ending.stopped_early:
         monitored = "the training loss" if run.validation_plan is None else "the validation loss"

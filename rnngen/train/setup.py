@@ -37,6 +37,7 @@ from rnngen.config import (
     MAX_LEN_CAP,
     MIDSIZE_TEXT,
     MIDSIZE_TEXT_MIN_TOKENS,
+    MIDSIZE_TEXT_NETWORKS,
     REAL_TEXT,
     REAL_TEXT_MIN_TOKENS,
     REGULARISED_TEXT,
@@ -86,6 +87,9 @@ class TrainingResult:
     held_out_words: int = 0
     # The trigram's share of each probability once mixed in (train/mixture.py); 0: the network alone.
     trigram_weight: float = 0.0
+    # The networks merged into the saved one (train/networks.py), as config.json records them: seed,
+    # epochs_run and the kept epoch's metrics; empty for a run of one network.
+    networks: tuple[dict[str, Any], ...] = ()
 
 
 def resolve_max_len(longest_line: int, requested: int | None, context: ContextKind) -> int:
@@ -166,6 +170,15 @@ def resolve_unk_singletons(requested: float | None, training_tokens: int, engine
     if requested is not None:
         return requested
     return AUTO_UNK_SINGLETONS if _numpy_real_text(training_tokens, engine) else 0.0
+
+
+def resolve_networks(requested: int | None, training_tokens: int, engine: EngineKind) -> int:
+    """The requested count; else MIDSIZE_TEXT_NETWORKS for the numpy engine from MIDSIZE_TEXT_MIN_TOKENS to
+    LARGE_TEXT_MIN_TOKENS training tokens, and one network otherwise."""
+    if requested is not None:
+        return requested
+    midsize = MIDSIZE_TEXT_MIN_TOKENS <= training_tokens < LARGE_TEXT_MIN_TOKENS
+    return MIDSIZE_TEXT_NETWORKS if engine is EngineKind.numpy and midsize else 1
 
 
 def resolve_ema(requested: float | None, steps_per_epoch: int, training_tokens: int, engine: EngineKind) -> float:
@@ -392,6 +405,7 @@ class PreparedRun:
             stop_reason=folder.get("stop_reason", ""),
             held_out_words=folder.get("calibration", {}).get("held_out_words", 0),
             trigram_weight=round(1.0 - folder.get("mixture", {}).get("network_weight", 1.0), 6),
+            networks=tuple(folder.get("networks", ())),
         )
 
 
@@ -463,8 +477,9 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     steps_per_epoch = len(training_plan.batches)
     decay = resolve_ema(training.ema, steps_per_epoch, corpus.counts.tokens, engine)
     unk_singletons = resolve_unk_singletons(training.unk_singletons, corpus.counts.tokens, engine)
+    networks = resolve_networks(training.networks, corpus.counts.tokens, engine)
     training = resolve_schedule(
-        replace(training, sampled_softmax=draws, ema=decay, unk_singletons=unk_singletons),
+        replace(training, sampled_softmax=draws, ema=decay, unk_singletons=unk_singletons, networks=networks),
         steps_per_epoch,
         corpus.counts.tokens,
         engine,
@@ -477,6 +492,25 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     fingerprint = run_fingerprint(tokenizer_config, model_config, training, corpus, corpus.validation_stream, engine)
     report = data_report(read, corpus, training.unk_token)
     return PreparedRun(request, corpus, training, model_config, training_plan, validation_plan, fingerprint, report)
+
+
+def member_run(run: PreparedRun, member: int) -> PreparedRun:
+    """The run of network ``member`` (from 0) of a run of several (--networks): the same lines, held-out
+    ones and settings, but seed + member for its initial weights, its batches' order, dropout and the
+    words read as <unk>, so that its errors are its own."""
+    if member == 0:
+        return run
+    training = replace(run.training, seed=run.training.seed + member)
+    corpus, model_config = run.corpus, run.model_config
+    scored_words = sampled_width(model_config.vocab_size, training.sampled_softmax or 0)
+    plan = data_plan(
+        corpus.stream, model_config, training, corpus.vocabulary.end_of_line_id, shuffle=True, scored_words=scored_words
+    )
+    assert plan is not None  # the same lines as the first network's
+    engine = EngineKind(run.fingerprint["engine"])
+    validation = corpus.validation_stream
+    fingerprint = run_fingerprint(run.request.tokenizer, model_config, training, corpus, validation, engine)
+    return replace(run, training=training, training_plan=plan, fingerprint=fingerprint)
 
 
 def _prepared_how(opened: Opened) -> str:
