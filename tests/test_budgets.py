@@ -284,6 +284,15 @@ def test_a_stop_message_counts_the_epochs_and_batches_kept() -> None:
         "training stopped by SIGTERM; 12 of 2,000 batches of epoch 1 are kept in"
     )
     assert stop_message(signal.SIGINT, 0, None, 2000, where).endswith("before its first epoch ended; nothing was saved")
+    # In a later network of a run of several, the networks before it are kept whatever this one has done.
+    assert stop_message(signal.SIGINT, 0, None, 2000, where, network=2) == (
+        "training stopped by SIGINT; the finished networks are kept in models/.big.checkpoint: "
+        "run the same command with --resume to go on"
+    )
+    assert stop_message(signal.SIGINT, 3, 5, 2000, where, network=2).startswith(
+        "training stopped by SIGINT; the finished networks and 3 finished epoch(s) of network 2 and 5 of 2,000 "
+        "batches of epoch 4 of network 2 are kept in"
+    )
 
 
 def test_the_epochs_time_left_and_the_runs_stop_at_the_budget() -> None:

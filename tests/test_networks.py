@@ -4,6 +4,8 @@ the merged model a run saves, and budgets and --resume across the networks."""
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,18 @@ from rnngen.train.networks import kept_network_path
 from rnngen.train.setup import resolve_networks
 
 from .conftest import rnngen
-from .test_budgets import OPTIONS, STEPS_PER_EPOCH, assert_same_weights, checkpoint_state, config, corpus, weights
+from .test_budgets import (
+    LONG_OPTIONS,
+    OPTIONS,
+    STEPS_PER_EPOCH,
+    assert_same_weights,
+    checkpoint_state,
+    config,
+    corpus,
+    short_corpus,
+    start_long_run,
+    weights,
+)
 
 TWO = [*OPTIONS, "--networks", "2"]
 UNITS, EMBEDDING = 16, 8  # OPTIONS' sizes
@@ -140,3 +153,26 @@ def test_a_budget_spent_as_the_first_network_ends_says_the_second_had_not_begun(
     resumed = rnngen("train", "corpus.txt", "-o", "spent", "--resume", "--quiet", cwd=workspace)
     assert resumed.returncode == 0, resumed.stderr
     assert_same_weights(workspace / "two", workspace / "spent")
+
+
+def test_sigint_in_the_second_network_keeps_the_first_and_resume_ends_as_an_uninterrupted_run(
+    workspace: Path,
+) -> None:
+    (workspace / "long.txt").write_text(short_corpus(4000), encoding="utf-8")
+    straight = rnngen("train", "long.txt", "-o", "long-two", *LONG_OPTIONS, "--networks", "2", "--quiet", cwd=workspace)
+    assert straight.returncode == 0, straight.stderr
+    process = start_long_run(workspace, "long-cut", "--networks", "2")
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "network 2 of 2" in line:
+            break
+    time.sleep(0.3)  # a fraction of network 2's first epoch
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and stdout == "", stderr
+    assert stderr.startswith("rnngen: error: training stopped by SIGINT; the finished networks and "), stderr
+    assert "of epoch 1 of network 2 are kept in .long-cut.checkpoint: run the same command with --resume" in stderr
+    assert not (workspace / "long-cut").exists()  # nothing half-merged was saved
+    resumed = rnngen("train", "long.txt", "-o", "long-cut", "--resume", "--quiet", cwd=workspace)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(workspace / "long-two", workspace / "long-cut")

@@ -61,12 +61,14 @@ class EpochLoop:
         reporter: TrainingReporter | None,
         earlier_steps: int = 0,
         earlier_seconds: float = 0.0,
+        network: int | None = None,
     ) -> None:
         """``checkpoint_path``: where this process writes checkpoints; ``caught``: the stop signals
         caught so far (interrupts.signals_caught); ``started``: when the command began (time.monotonic);
         ``earlier_steps`` and ``earlier_seconds``: the updates and the training time before this
         command of the run's networks trained before this one (rnngen.train.networks), which its budget
-        and its checkpoints count too."""
+        and its checkpoints count too; ``network``: which of them this one is (from 2), for the
+        messages."""
         self.run = run
         self.session = session
         self.checkpoint_path = checkpoint_path
@@ -82,6 +84,7 @@ class EpochLoop:
         self.position: EpochPosition | None = None  # where the first epoch starts, for a mid-epoch checkpoint
         self.earlier_seconds = earlier_seconds
         self.earlier_steps = earlier_steps
+        self.network = network
         if checkpoint is not None:
             self._take_up(checkpoint)
         steps_done = self.epochs_done * self.steps + (0 if self.position is None else self.position.steps_done)
@@ -243,21 +246,30 @@ class EpochLoop:
         kept_steps = None if self.position is None else self.position.steps_done
         if self.epoch_steps < self.steps and self.session.epoch_position() is not None:
             kept_steps = self.epoch_steps
-        message = stop_message(signal_number, self.epochs_done, kept_steps, self.steps, self.run.request.checkpoint)
+        message = stop_message(
+            signal_number, self.epochs_done, kept_steps, self.steps, self.run.request.checkpoint, self.network
+        )
         raise TrainingInterrupted(message, signal_number)
 
 
 def stop_message(
-    signal_number: int, epochs_done: int, kept_steps: int | None, steps_per_epoch: int, checkpoint_path: Path
+    signal_number: int,
+    epochs_done: int,
+    kept_steps: int | None,
+    steps_per_epoch: int,
+    checkpoint_path: Path,
+    network: int | None = None,
 ) -> str:
     """What a stop signal left: ``epochs_done`` finished epochs and ``kept_steps`` batches of the next
-    one (None: none kept) in the checkpoint at ``checkpoint_path``."""
+    one (None: none kept) in the checkpoint at ``checkpoint_path``; with ``network`` (from 2, of a run
+    of several: rnngen.train.networks), of that network, the networks before it finished and kept too."""
     name = signal.Signals(signal_number).name
-    kept = []
+    of_network = "" if network is None else f" of network {network}"
+    kept = [] if network is None else ["the finished networks"]
     if epochs_done:
-        kept.append(f"{epochs_done} finished epoch(s)")
+        kept.append(f"{epochs_done} finished epoch(s){of_network}")
     if kept_steps:
-        kept.append(f"{kept_steps:,} of {steps_per_epoch:,} batches of epoch {epochs_done + 1}")
+        kept.append(f"{kept_steps:,} of {steps_per_epoch:,} batches of epoch {epochs_done + 1}{of_network}")
     if not kept:
         return f"training stopped by {name} before its first epoch ended; nothing was saved"
     return (

@@ -152,6 +152,7 @@ def train_networks(
                 reporter,
                 earlier_steps=steps_so_far,
                 earlier_seconds=earlier_seconds,
+                network=member + 1,
             )
             ending = loop.train(f"{engine_description}, network {member + 1} of {count}", report_data=False)
             earlier_seconds, history = loop.earlier_seconds, loop.history
