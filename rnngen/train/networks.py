@@ -81,10 +81,9 @@ class NetworkRecord:
 
 @dataclass
 class TrainedNetworks:
-    """The run's networks after training: the first one's loop (its history is the run's curve), the
-    weights to save, how training ended, and a record per finished network."""
+    """The run's networks after training: how training ended, the weights to save and their shape, and a
+    record per finished network (the first one's loop, which the caller holds, has the run's history)."""
 
-    first_loop: EpochLoop
     ending: Ending
     weights: Weights
     model_config: ModelConfig
@@ -171,6 +170,4 @@ def train_networks(
     model_config, weights = run.model_config, first
     if len(finished) > 1:
         model_config, weights = merged_weights(run.model_config, finished)
-    return TrainedNetworks(
-        first_loop, ending, weights, model_config, earlier_seconds, steps_so_far, records, cut_member
-    )
+    return TrainedNetworks(ending, weights, model_config, earlier_seconds, steps_so_far, records, cut_member)
