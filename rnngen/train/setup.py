@@ -291,6 +291,16 @@ def data_plan(
     return DataPlan(batches, targets, counts)
 
 
+def training_data_plan(
+    corpus: Corpus, model_config: ModelConfig, training: TrainingConfig, draws: int
+) -> DataPlan | None:
+    """The training lines' batches, in the order ``training``'s seed shuffles them. A sampled softmax of
+    ``draws`` words scores far fewer words than the vocabulary, so its batches may hold more positions."""
+    scored_words = sampled_width(model_config.vocab_size, draws)
+    boundary_id = corpus.vocabulary.end_of_line_id
+    return data_plan(corpus.stream, model_config, training, boundary_id, shuffle=True, scored_words=scored_words)
+
+
 # Options a resumed run may change: how long to go on, and how patient to be.
 RESUMABLE_CHANGES = ("epochs", "patience")
 
@@ -462,15 +472,7 @@ def prepare_run(request: TrainingRequest, engine: EngineKind) -> PreparedRun:
     architecture = resolve_architecture(request.architecture, corpus.counts.tokens, engine)
     model_config = ModelConfig.for_corpus(architecture, vocabulary.size, training.max_len)
     draws = resolve_sampled_softmax(training.sampled_softmax, vocabulary.size, corpus.counts.tokens, engine)
-    # A sampled softmax scores far fewer words than the vocabulary, so its batches may hold more positions.
-    training_plan = data_plan(
-        corpus.stream,
-        model_config,
-        training,
-        vocabulary.end_of_line_id,
-        shuffle=True,
-        scored_words=sampled_width(vocabulary.size, draws),
-    )
+    training_plan = training_data_plan(corpus, model_config, training, draws)
     if training_plan is None:
         raise CorpusError(f"{corpus.source}: no training samples are left after holding out validation lines")
     # The settings chosen by the corpus, now that the vocabulary and the batches an epoch are known.
@@ -502,10 +504,7 @@ def member_run(run: PreparedRun, member: int) -> PreparedRun:
         return run
     training = replace(run.training, seed=run.training.seed + member)
     corpus, model_config = run.corpus, run.model_config
-    scored_words = sampled_width(model_config.vocab_size, training.sampled_softmax or 0)
-    plan = data_plan(
-        corpus.stream, model_config, training, corpus.vocabulary.end_of_line_id, shuffle=True, scored_words=scored_words
-    )
+    plan = training_data_plan(corpus, model_config, training, training.sampled_softmax or 0)
     assert plan is not None  # the same lines as the first network's
     engine = EngineKind(run.fingerprint["engine"])
     validation = corpus.validation_stream
